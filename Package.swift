@@ -1,0 +1,116 @@
+// swift-tools-version:6.0
+// Coffre: a zero-knowledge storage backend. One package, five service
+// executables that share `CoffreCore`, plus the client SDK, the CLI and the
+// load generator. See README.md for the layout.
+import PackageDescription
+
+let hummingbird: Target.Dependency = .product(name: "Hummingbird", package: "hummingbird")
+let postgres: Target.Dependency = .product(name: "PostgresNIO", package: "postgres-nio")
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
+let prometheus: Target.Dependency = .product(name: "Prometheus", package: "swift-prometheus")
+let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let httpClient: Target.Dependency = .product(name: "AsyncHTTPClient", package: "async-http-client")
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+let hdr: Target.Dependency = .product(name: "Histogram", package: "hdrhistogram-swift")
+let hbTesting: Target.Dependency = .product(name: "HummingbirdTesting", package: "hummingbird")
+
+/// Every service is a library (`Services/<Name>/Library`, imported by tests)
+/// plus a thin executable (`Services/<Name>/Main`) whose `@main` only reads
+/// configuration and runs.
+func service(_ library: String, executable: String, extra: [Target.Dependency] = []) -> [Target] {
+    [
+        .target(
+            name: library,
+            dependencies: ["CoffreCore", hummingbird, postgres, logging, lifecycle] + extra,
+            path: "Services/\(library)/Library"
+        ),
+        .executableTarget(
+            name: executable,
+            dependencies: [.target(name: library), "CoffreCore"],
+            path: "Services/\(library)/Main"
+        ),
+    ]
+}
+
+let package = Package(
+    name: "coffre",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "gateway", targets: ["gateway"]),
+        .executable(name: "accounts", targets: ["accounts"]),
+        .executable(name: "keydir", targets: ["keydir"]),
+        .executable(name: "ingest", targets: ["ingest"]),
+        .executable(name: "quota", targets: ["quota"]),
+        .executable(name: "coffre-testkit", targets: ["coffre-testkit"]),
+        .executable(name: "coffre-bench", targets: ["coffre-bench"]),
+        .library(name: "CoffreCore", targets: ["CoffreCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+    ],
+    targets: [
+        // C libraries: one system-library target each, found through pkg-config.
+        // `rdkafka.pc` is the project's own (scripts/setup.sh writes it): it links
+        // the static librdkafka 2.8.0 archive so Debian's 2.0.2 can never be loaded.
+        .systemLibrary(name: "CRdKafka", path: "Shared/CRdKafka", pkgConfig: "rdkafka"),
+        .systemLibrary(name: "CSodium", path: "Shared/CSodium", pkgConfig: "libsodium",
+                       providers: [.apt(["libsodium-dev"])]),
+        // The only module that touches librdkafka's C API.
+        .target(name: "Kafka", dependencies: ["CRdKafka", logging, lifecycle], path: "Shared/Kafka"),
+        // The only module that touches libsodium's C API.
+        .target(name: "Sodium", dependencies: ["CSodium"], path: "Shared/Sodium"),
+        // What every service needs once: config, logs, metrics, Postgres,
+        // migrations, events, outbox, idempotent consumption, errors, bootstrap.
+        .target(
+            name: "CoffreCore",
+            dependencies: ["Kafka", "Sodium", hummingbird, postgres, logging, metrics, prometheus, lifecycle],
+            path: "Shared/CoffreCore"
+        ),
+    ]
+        + service("Gateway", executable: "gateway", extra: [httpClient])
+        + service("Accounts", executable: "accounts")
+        + service("KeyDirectory", executable: "keydir")
+        + service("Ingest", executable: "ingest")
+        + service("Quota", executable: "quota")
+        + [
+            // Test support process: runs a consumer or migrator in its own OS
+            // process so tests can kill -9 it and start it again.
+            // Schemas and helpers shared by the testkit process and the tests.
+            .target(
+                name: "CoffreTestSupport",
+                dependencies: ["CoffreCore", "Kafka", postgres, logging],
+                path: "Tools/TestSupport"
+            ),
+            .executableTarget(
+                name: "coffre-testkit",
+                dependencies: ["CoffreCore", "CoffreTestSupport", "Kafka", postgres, logging, argumentParser, lifecycle],
+                path: "Tools/Testkit"
+            ),
+            .executableTarget(
+                name: "coffre-bench",
+                dependencies: ["CoffreCore", "Kafka", postgres, logging, argumentParser, hdr],
+                path: "Tools/Bench"
+            ),
+            .testTarget(
+                name: "CoffreCoreTests",
+                dependencies: ["CoffreCore", "CoffreTestSupport", "Kafka", "Sodium", hbTesting, postgres, lifecycle],
+                path: "Tests/CoffreCoreTests"
+            ),
+            .testTarget(
+                name: "ServiceTests",
+                dependencies: ["CoffreCore", "CoffreTestSupport", "Gateway", "Accounts", "KeyDirectory", "Ingest", "Quota",
+                               hbTesting, httpClient, postgres],
+                path: "Tests/ServiceTests"
+            ),
+        ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,50 @@
+import CoffreCore
+import Hummingbird
+import Logging
+
+/// Settings of the accounts service (environment variables):
+///
+/// | variable | default |
+/// |---|---|
+/// | `ACCOUNTS_HTTP_HOST` | `127.0.0.1` |
+/// | `ACCOUNTS_HTTP_PORT` | `8081` |
+///
+/// plus the common `COFFRE_*` settings (see `CommonConfiguration`).
+public struct AccountsConfiguration: Sendable {
+    public var common: CommonConfiguration
+    public var listen: HTTPListenConfiguration
+
+    public init(common: CommonConfiguration = .init(), listen: HTTPListenConfiguration = .init(host: "127.0.0.1", port: 8081)) {
+        self.common = common
+        self.listen = listen
+    }
+
+    public init(env: EnvironmentReader) throws(ConfigurationError) {
+        common = try CommonConfiguration(env: env)
+        listen = try HTTPListenConfiguration(prefix: "ACCOUNTS", defaultPort: 8081, env: env)
+    }
+}
+
+public enum AccountsApp {
+    public static let schema = "accounts"
+
+    /// Numbered migrations of the `accounts` schema, applied in order at start-up.
+    public static var migrations: [Migration] {
+        [Outbox.migration(1)]
+    }
+
+    /// Wires the service: shared core (Postgres, migrations, Kafka producer,
+    /// outbox relay), middleware, routes.
+    public static func build(config: AccountsConfiguration, logger: Logger) throws(ConfigurationError) -> some ApplicationProtocol {
+        let core = try ServiceCore(name: "accounts", schema: schema, common: config.common, migrations: migrations, logger: logger)
+        let router = Router(context: CoffreRequestContext.self)
+        ServiceCore.addStandardMiddleware(to: router)
+        core.addOperationalRoutes(to: router)
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(config.listen.host, port: config.listen.port), serverName: "coffre-accounts"),
+            services: core.services,
+            logger: logger
+        )
+    }
+}

@@ -1,0 +1,4 @@
+#ifndef COFFRE_CSODIUM_SHIM_H
+#define COFFRE_CSODIUM_SHIM_H
+#include <sodium.h>
+#endif

@@ -1,0 +1,39 @@
+import Foundation
+import Synchronization
+
+/// A one-way switch: set once something (migrations) has completed.
+public final class ReadinessFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    public init(_ initial: Bool = false) {
+        value.store(initial, ordering: .relaxed)
+    }
+    public var isSet: Bool { value.load(ordering: .acquiring) }
+    public func set() { value.store(true, ordering: .releasing) }
+}
+
+/// What `/readyz` checks. Each check returns nil when healthy, or a short
+/// reason (never a secret: no URLs with passwords, no tokens).
+public struct ReadinessChecks: Sendable {
+    public typealias Check = @Sendable () async -> String?
+    private var checks: [(String, Check)] = []
+
+    public init() {}
+
+    public mutating func add(_ name: String, _ check: @escaping Check) {
+        checks.append((name, check))
+    }
+
+    /// Runs every check concurrently; returns the failing ones by name.
+    public func failures() async -> [String: String] {
+        await withTaskGroup(of: (String, String?).self) { group in
+            for (name, check) in checks {
+                group.addTask { (name, await check()) }
+            }
+            var failures: [String: String] = [:]
+            for await (name, reason) in group {
+                if let reason { failures[name] = reason }
+            }
+            return failures
+        }
+    }
+}

@@ -1,0 +1,150 @@
+import CRdKafka
+import Foundation
+import Logging
+import Synchronization
+
+/// A consumer in a consumer group.
+///
+/// Offsets are stored only when the caller says an event's effect is
+/// committed (`store(_:)`); librdkafka's auto-commit then commits stored
+/// offsets in the background, and `close()` commits them one last time.
+/// Messages are fetched in batches from the consumer queue on a dedicated
+/// dispatch queue, so a slow handler never blocks librdkafka's threads.
+public final class KafkaConsumer: Sendable {
+    private let handle: RdKafkaHandle
+    private let consumerQueue: OpaquePointer
+    private let logQueue: OpaquePointer
+    private let blocking: BlockingExecutor
+    private let closed = Mutex(false)
+    private let logger: Logger
+
+    public init(configuration: KafkaConfiguration, groupID: String, topics: [String], logger: Logger) throws {
+        var configuration = configuration
+        configuration["group.id"] = groupID
+        let defaults: [String: String] = [
+            "enable.auto.commit": "true",
+            // Never advance past an event whose effect is not committed.
+            "enable.auto.offset.store": "false",
+            "auto.commit.interval.ms": "1000",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": "6000",
+            "heartbeat.interval.ms": "1000",
+            "socket.keepalive.enable": "true",
+            "reconnect.backoff.max.ms": "2000",
+        ]
+        for (key, value) in defaults where configuration[key] == nil {
+            configuration[key] = value
+        }
+        self.logger = logger
+        self.handle = try RdKafkaHandle(
+            type: RD_KAFKA_CONSUMER, configuration: configuration,
+            events: Int32(RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG), logger: logger)
+        rd_kafka_poll_set_consumer(handle.pointer)
+        self.consumerQueue = rd_kafka_queue_get_consumer(handle.pointer)!
+        self.logQueue = rd_kafka_queue_new(handle.pointer)!
+        rd_kafka_set_log_queue(handle.pointer, logQueue)
+        self.blocking = BlockingExecutor(label: "coffre.kafka.consumer.\(groupID)")
+
+        let list = rd_kafka_topic_partition_list_new(Int32(topics.count))!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for topic in topics {
+            rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA)
+        }
+        let err = rd_kafka_subscribe(handle.pointer, list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            throw KafkaError(code: err.rawValue, message: "subscribe failed: \(String(cString: rd_kafka_err2str(err)))")
+        }
+        logger.info("kafka consumer subscribed", metadata: [
+            "group": .string(groupID), "topics": .string(topics.joined(separator: ",")),
+            "librdkafka": .string(RdKafkaHandle.versionString),
+        ])
+    }
+
+    deinit {
+        rd_kafka_queue_destroy(consumerQueue)
+        rd_kafka_queue_destroy(logQueue)
+        handle.destroy()
+    }
+
+    /// Up to `max` messages, waiting at most `timeout` for the first one.
+    /// Errors that librdkafka reports in-band (broker down, partition EOF) are
+    /// logged, not returned.
+    public func poll(max: Int = 500, timeout: Duration = .milliseconds(200)) async -> [KafkaMessage] {
+        if closed.withLock({ $0 }) { return [] }
+        let ms = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let handle = self.handle
+        let consumerQueue = self.consumerQueue
+        let logQueue = self.logQueue
+        return await blocking.run {
+            while let event = rd_kafka_queue_poll(logQueue, 0) {
+                handle.handleCommonEvent(event)
+                rd_kafka_event_destroy(event)
+            }
+            var buffer = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: max)
+            let count = rd_kafka_consume_batch_queue(consumerQueue, ms, &buffer, max)
+            guard count > 0 else { return [] }
+            var messages: [KafkaMessage] = []
+            messages.reserveCapacity(count)
+            for slot in buffer.prefix(count) {
+                guard let message = slot else { continue }
+                defer { rd_kafka_message_destroy(message) }
+                let m = message.pointee
+                if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    if m.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                        handle.logger.warning("kafka consumer error", metadata: [
+                            "code": "\(m.err.rawValue)", "detail": .string(String(cString: rd_kafka_err2str(m.err))),
+                        ])
+                    }
+                    continue
+                }
+                let topic = String(cString: rd_kafka_topic_name(m.rkt))
+                let value = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) } ?? []
+                let key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
+                messages.append(KafkaMessage(topic: topic, partition: m.partition, offset: m.offset, key: key, value: value))
+            }
+            return messages
+        }
+    }
+
+    /// Marks these messages as processed: their offsets (+1) are stored and
+    /// committed with the next auto-commit or at `close()`.
+    public func store(_ messages: [KafkaMessage]) {
+        if messages.isEmpty || closed.withLock({ $0 }) { return }
+        // Keep only the highest offset per partition.
+        var highest: [String: (String, Int32, Int64)] = [:]
+        for m in messages {
+            let k = "\(m.topic)/\(m.partition)"
+            if let existing = highest[k], existing.2 >= m.offset { continue }
+            highest[k] = (m.topic, m.partition, m.offset)
+        }
+        let list = rd_kafka_topic_partition_list_new(Int32(highest.count))!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for (_, (topic, partition, offset)) in highest {
+            let entry = rd_kafka_topic_partition_list_add(list, topic, partition)!
+            entry.pointee.offset = offset + 1
+        }
+        let err = rd_kafka_offsets_store(handle.pointer, list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            // Happens when a partition was revoked meanwhile: the new owner
+            // re-reads from the committed offset and the dedupe table absorbs it.
+            logger.info("kafka offsets not stored", metadata: ["detail": .string(String(cString: rd_kafka_err2str(err)))])
+        }
+    }
+
+    /// Leaves the group, committing stored offsets. Blocking work runs off the cooperative pool.
+    public func close() async {
+        let already = closed.withLock { value in
+            defer { value = true }
+            return value
+        }
+        if already { return }
+        let handle = self.handle
+        let logger = self.logger
+        await blocking.run {
+            let err = rd_kafka_consumer_close(handle.pointer)
+            if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                logger.warning("kafka consumer close", metadata: ["detail": .string(String(cString: rd_kafka_err2str(err)))])
+            }
+        }
+    }
+}

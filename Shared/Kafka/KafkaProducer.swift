@@ -1,0 +1,218 @@
+import CRdKafka
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// An idempotent Kafka producer whose `send` returns once the broker has
+/// acknowledged (or definitively failed) each message.
+///
+/// Delivery reports arrive as `RD_KAFKA_EVENT_DR` events on librdkafka's main
+/// queue, polled by a thread of our own; each message carries an opaque id
+/// that maps back to the batch waiting for it.
+///
+/// Run it as a `Service`: `run()` polls until graceful shutdown, then flushes
+/// what is in flight before destroying the handle.
+public final class KafkaProducer: Service, Sendable {
+    private let handle: RdKafkaHandle
+    private let mainQueue: OpaquePointer
+    private let topics = Mutex<[String: OpaquePointer]>([:])
+    private let pending = Mutex<PendingDeliveries>(PendingDeliveries())
+    private let poller: PollThread
+    private let blocking = BlockingExecutor(label: "coffre.kafka.producer")
+    private let logger: Logger
+    private let flushTimeoutMs: Int32
+
+    /// - Parameter configuration: must contain `bootstrap.servers`. Coffre's
+    ///   defaults (idempotence, acks=all, bounded message timeout) are applied
+    ///   unless the configuration overrides them.
+    public init(configuration: KafkaConfiguration, logger: Logger, flushTimeout: Duration = .seconds(10)) throws {
+        var configuration = configuration
+        let defaults: [String: String] = [
+            "enable.idempotence": "true",
+            "acks": "all",
+            // A message not delivered within this time fails back to the caller
+            // (the outbox relay keeps the row and retries later) instead of
+            // waiting in librdkafka's queue for the default five minutes.
+            "message.timeout.ms": "15000",
+            "linger.ms": "5",
+            "socket.keepalive.enable": "true",
+            "reconnect.backoff.max.ms": "2000",
+        ]
+        for (key, value) in defaults where configuration[key] == nil {
+            configuration[key] = value
+        }
+        self.logger = logger
+        self.flushTimeoutMs = Int32(flushTimeout.components.seconds * 1000)
+        let handle = try RdKafkaHandle(
+            type: RD_KAFKA_PRODUCER, configuration: configuration,
+            events: Int32(RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG),
+            logger: logger)
+        self.handle = handle
+        let mainQueue = rd_kafka_queue_get_main(handle.pointer)!
+        self.mainQueue = mainQueue
+        rd_kafka_set_log_queue(handle.pointer, mainQueue)
+        let pending = self.pending
+        self.poller = PollThread(name: "kafka-producer-poll") { shouldStop in
+            while !shouldStop() {
+                guard let event = rd_kafka_queue_poll(mainQueue, 100) else { continue }
+                if rd_kafka_event_type(event) == RD_KAFKA_EVENT_DR {
+                    Self.handleDeliveryReports(event, pending: pending)
+                } else {
+                    handle.handleCommonEvent(event)
+                }
+                rd_kafka_event_destroy(event)
+            }
+        }
+        poller.start()
+        logger.info("kafka producer created", metadata: ["librdkafka": .string(RdKafkaHandle.versionString)])
+    }
+
+    deinit {
+        poller.stopAndWait()
+        for (_, topic) in topics.withLock({ $0 }) { rd_kafka_topic_destroy(topic) }
+        rd_kafka_queue_destroy(mainQueue)
+        handle.destroy()
+    }
+
+    /// The librdkafka version linked into this binary.
+    public static var librdkafkaVersion: String { RdKafkaHandle.versionString }
+
+    /// Produces every message and waits for each one's delivery report.
+    /// Results are in the order of `messages`.
+    public func send(_ messages: [KafkaOutgoingMessage]) async -> [Result<KafkaDelivery, KafkaError>] {
+        if messages.isEmpty { return [] }
+        return await withCheckedContinuation { continuation in
+            let batch = DeliveryBatch(count: messages.count, continuation: continuation)
+            for (index, message) in messages.enumerated() {
+                produce(message, batch: batch, index: index)
+            }
+        }
+    }
+
+    /// Produces one message and waits for its delivery report.
+    public func send(_ message: KafkaOutgoingMessage) async throws -> KafkaDelivery {
+        try await send([message])[0].get()
+    }
+
+    /// True when a broker answers a metadata request within the timeout.
+    public func isConnected(timeout: Duration = .seconds(2)) async -> Bool {
+        let handle = self.handle
+        let ms = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        return await blocking.run { handle.brokerReachable(timeoutMs: ms) }
+    }
+
+    public func run() async throws {
+        // Delivery reports are polled by our own thread from init on; here we
+        // only wait for shutdown and then flush what is in flight.
+        try? await gracefulShutdown()
+        await flush()
+    }
+
+    /// Waits (bounded by the flush timeout) until every queued message is delivered or failed.
+    public func flush() async {
+        let handle = self.handle
+        let timeout = flushTimeoutMs
+        let result = await blocking.run { rd_kafka_flush(handle.pointer, timeout) }
+        if result != RD_KAFKA_RESP_ERR_NO_ERROR {
+            let left = rd_kafka_outq_len(handle.pointer)
+            logger.error("kafka producer flush timed out", metadata: ["in_flight": "\(left)"])
+        }
+    }
+
+    private func topic(_ name: String) -> OpaquePointer? {
+        topics.withLock { topics in
+            if let existing = topics[name] { return existing }
+            guard let created = rd_kafka_topic_new(handle.pointer, name, nil) else { return nil }
+            topics[name] = created
+            return created
+        }
+    }
+
+    private func produce(_ message: KafkaOutgoingMessage, batch: DeliveryBatch, index: Int) {
+        guard let topic = topic(message.topic) else {
+            batch.complete(index, .failure(KafkaError(code: -1, message: "cannot open topic \(message.topic)")))
+            return
+        }
+        let id = pending.withLock { $0.register(batch: batch, index: index) }
+        let opaque = UnsafeMutableRawPointer(bitPattern: UInt(id))
+        var backoffUs: UInt32 = 1_000
+        while true {
+            let rc = message.value.withUnsafeBytes { value in
+                message.key.withUnsafeBytes { key in
+                    rd_kafka_produce(
+                        topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
+                        UnsafeMutableRawPointer(mutating: value.baseAddress), value.count,
+                        key.baseAddress, key.count, opaque)
+                }
+            }
+            if rc == 0 { return }
+            let err = rd_kafka_last_error()
+            if err == RD_KAFKA_RESP_ERR__QUEUE_FULL {
+                // The poller drains delivery reports; wait for room.
+                usleep(backoffUs)
+                backoffUs = min(backoffUs * 2, 50_000)
+                continue
+            }
+            pending.withLock { _ = $0.take(id) }
+            batch.complete(index, .failure(KafkaError(code: err.rawValue, message: String(cString: rd_kafka_err2str(err)))))
+            return
+        }
+    }
+
+    private static func handleDeliveryReports(_ event: OpaquePointer, pending: Mutex<PendingDeliveries>) {
+        while let message = rd_kafka_event_message_next(event) {
+            let id = UInt64(UInt(bitPattern: message.pointee._private))
+            guard let (batch, index) = pending.withLock({ $0.take(id) }) else { continue }
+            let err = message.pointee.err
+            if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                let topicName = String(cString: rd_kafka_topic_name(message.pointee.rkt))
+                batch.complete(index, .success(KafkaDelivery(topic: topicName, partition: message.pointee.partition, offset: message.pointee.offset)))
+            } else {
+                batch.complete(index, .failure(KafkaError(code: err.rawValue, message: String(cString: rd_kafka_err2str(err)))))
+            }
+        }
+    }
+}
+
+/// Messages produced and not yet reported, by opaque id.
+struct PendingDeliveries: ~Copyable {
+    private var nextID: UInt64 = 1
+    private var waiting: [UInt64: (DeliveryBatch, Int)] = [:]
+
+    mutating func register(batch: DeliveryBatch, index: Int) -> UInt64 {
+        let id = nextID
+        nextID += 1
+        waiting[id] = (batch, index)
+        return id
+    }
+
+    mutating func take(_ id: UInt64) -> (DeliveryBatch, Int)? {
+        waiting.removeValue(forKey: id)
+    }
+}
+
+/// Collects the results of one `send` call and resumes it when all are in.
+final class DeliveryBatch: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [Result<KafkaDelivery, KafkaError>?]
+    private var remaining: Int
+    private let continuation: CheckedContinuation<[Result<KafkaDelivery, KafkaError>], Never>
+
+    init(count: Int, continuation: CheckedContinuation<[Result<KafkaDelivery, KafkaError>], Never>) {
+        results = Array(repeating: nil, count: count)
+        remaining = count
+        self.continuation = continuation
+    }
+
+    func complete(_ index: Int, _ result: Result<KafkaDelivery, KafkaError>) {
+        lock.lock()
+        guard results[index] == nil else { lock.unlock(); return }
+        results[index] = result
+        remaining -= 1
+        let finished = remaining == 0
+        let all = finished ? results.map { $0! } : []
+        lock.unlock()
+        if finished { continuation.resume(returning: all) }
+    }
+}

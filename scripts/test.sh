@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine or a warm one:
+#   1. set-up (idempotent): apt packages, librdkafka 2.8.0, Tansu, Python tools
+#   2. a private Postgres and Tansu on test ports, stopped again on exit
+#   3. build, then Swift tests (unit + integration against the real servers)
+#   4. the stack smoke test: ./coffre up's path on test ports, /readyz of all five, down
+#   5. docker-compose.yml validation
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# Tests get their own data dir and ports, so a developer's `./coffre up`
+# stack can keep running meanwhile.
+export COFFRE_DATA="${COFFRE_TEST_DATA:-$COFFRE_CACHE/test-data}"
+export COFFRE_PG_PORT="${COFFRE_TEST_PG_PORT:-55442}"
+export COFFRE_KAFKA_PORT="${COFFRE_TEST_KAFKA_PORT:-59102}"
+export COFFRE_PORT_BASE="${COFFRE_TEST_PORT_BASE:-18080}"
+
+bash "$COFFRE_SCRIPTS/setup.sh"
+
+cleanup() {
+  local rc=$?
+  bash "$COFFRE_SCRIPTS/stack.sh" down >/dev/null 2>&1 || true
+  exit "$rc"
+}
+trap cleanup EXIT
+
+rm -rf "$COFFRE_DATA/run"
+bash "$COFFRE_SCRIPTS/pg.sh" start
+bash "$COFFRE_SCRIPTS/kafka.sh" start
+bash "$COFFRE_SCRIPTS/kafka.sh" topics
+
+cd "$COFFRE_ROOT"
+log "building (debug, with tests)"
+swift build --build-tests 2>&1 | grep -E "error|warning: unre|Compiling|Build complete" | grep -v "^\[" | tail -n 30 || true
+swift build --build-tests >/dev/null  # fails loudly if the build is broken
+
+COFFRE_TEST_POSTGRES_URL="$(bash "$COFFRE_SCRIPTS/pg.sh" url)"
+COFFRE_TEST_KAFKA_BROKERS="127.0.0.1:$COFFRE_KAFKA_PORT"
+COFFRE_BIN_DIR="$(swift build --show-bin-path)"
+export COFFRE_TEST_POSTGRES_URL COFFRE_TEST_KAFKA_BROKERS COFFRE_BIN_DIR TANSU_BIN
+
+log "swift tests"
+set +e
+swift test --skip-build --no-parallel 2>&1 | tee "$COFFRE_DATA/swift-test.log"
+test_rc=${PIPESTATUS[0]}
+set -e
+if [[ $test_rc -ne 0 ]]; then
+  log "swift tests failed (exit $test_rc); full output: $COFFRE_DATA/swift-test.log"
+  exit "$test_rc"
+fi
+
+log "stack smoke test: all five services ready through ./coffre up's path"
+bash "$COFFRE_SCRIPTS/stack.sh" up
+curl -fsS "http://127.0.0.1:$COFFRE_PORT_BASE/readyz" >/dev/null
+bash "$COFFRE_SCRIPTS/stack.sh" down
+
+log "docker-compose.yml validation"
+bash "$COFFRE_ROOT/deploy/validate-compose.sh"
+
+log "all tests passed"
