@@ -13,6 +13,7 @@ let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "
 let httpClient: Target.Dependency = .product(name: "AsyncHTTPClient", package: "async-http-client")
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 let hdr: Target.Dependency = .product(name: "Histogram", package: "hdrhistogram-swift")
+let httpTypes: Target.Dependency = .product(name: "HTTPTypes", package: "swift-http-types")
 let hbTesting: Target.Dependency = .product(name: "HummingbirdTesting", package: "hummingbird")
 
 /// Every service is a library (`Services/<Name>/Library`, imported by tests)
@@ -56,6 +57,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // C libraries: one system-library target each, found through pkg-config.
@@ -68,11 +70,14 @@ let package = Package(
         .target(name: "Kafka", dependencies: ["CRdKafka", logging, lifecycle], path: "Shared/Kafka"),
         // The only module that touches libsodium's C API.
         .target(name: "Sodium", dependencies: ["CSodium"], path: "Shared/Sodium"),
+        // Client-side cryptography: key derivation, key wrapping, file
+        // encryption, sealed shares. Only clients (SDK, CLI, load tool) use it.
+        .target(name: "CoffreCrypto", dependencies: ["Sodium"], path: "Clients/Crypto"),
         // What every service needs once: config, logs, metrics, Postgres,
         // migrations, events, outbox, idempotent consumption, errors, bootstrap.
         .target(
             name: "CoffreCore",
-            dependencies: ["Kafka", "Sodium", hummingbird, postgres, logging, metrics, prometheus, lifecycle],
+            dependencies: ["Kafka", "Sodium", hummingbird, httpTypes, postgres, logging, metrics, prometheus, lifecycle],
             path: "Shared/CoffreCore"
         ),
     ]
@@ -97,13 +102,18 @@ let package = Package(
             ),
             .executableTarget(
                 name: "coffre-bench",
-                dependencies: ["CoffreCore", "Kafka", postgres, logging, argumentParser, hdr],
+                dependencies: ["CoffreCore", "CoffreTestSupport", "Kafka", postgres, logging, argumentParser, hdr],
                 path: "Tools/Bench"
             ),
             .testTarget(
                 name: "CoffreCoreTests",
                 dependencies: ["CoffreCore", "CoffreTestSupport", "Kafka", "Sodium", hbTesting, postgres, lifecycle],
                 path: "Tests/CoffreCoreTests"
+            ),
+            .testTarget(
+                name: "CryptoTests",
+                dependencies: ["CoffreCrypto", "Sodium"],
+                path: "Tests/CryptoTests"
             ),
             .testTarget(
                 name: "ServiceTests",

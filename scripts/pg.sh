@@ -62,7 +62,7 @@ resolve_pg_dir() {
   fi
   local link="$COFFRE_DATA/pg"
   if [[ -L "$link" ]]; then
-    readlink -f "$link"
+    readlink "$link"
     return 0
   fi
   mkdir -p "$COFFRE_DATA"

@@ -53,42 +53,46 @@ public struct Migrator: Sendable {
 
     private func applyPending(_ connection: PostgresConnection, logger: Logger) async throws -> [Int] {
         let s = PostgresSetup.identifier(schema)
-        _ = try await connection.simpleQuery("""
-            CREATE SCHEMA IF NOT EXISTS \(s);
-            CREATE TABLE IF NOT EXISTS \(s).schema_migrations (
+        try await connection.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: s)", logger: logger)
+        try await connection.query("""
+            CREATE TABLE IF NOT EXISTS \(unescaped: s).schema_migrations (
                 version integer PRIMARY KEY,
                 name text NOT NULL,
                 applied_at timestamptz NOT NULL DEFAULT now()
-            );
-            """).get()
+            )
+            """, logger: logger)
         let done = try await appliedVersions(connection, logger: logger)
         var appliedNow: [Int] = []
         for migration in migrations where !done.contains(migration.version) {
             logger.info("applying migration", metadata: [
                 "schema": .string(schema), "version": "\(migration.version)", "name": .string(migration.name),
             ])
-            // Simple-query protocol: the file may hold several statements; the
-            // explicit BEGIN/COMMIT make them one transaction with the record.
-            let escapedName = migration.name.replacingOccurrences(of: "'", with: "''")
             do {
-            _ = try await connection.simpleQuery("""
-                BEGIN;
-                SET LOCAL search_path TO \(s);
-                \(migration.sql)
-                ;
-                INSERT INTO \(s).schema_migrations (version, name) VALUES (\(migration.version), '\(escapedName)');
-                COMMIT;
-                """).get()
+                try await connection.withTransaction(logger: logger) { connection in
+                    try await connection.query("SET LOCAL search_path TO \(unescaped: s)", logger: logger)
+                    try await connection.query(PostgresQuery(unsafeSQL: Self.multiStatementBlock(migration.sql)), logger: logger)
+                    try await connection.query("""
+                        INSERT INTO \(unescaped: s).schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))
+                        """, logger: logger)
+                }
             } catch {
-                _ = try? await connection.simpleQuery("ROLLBACK").get()
+                let underlying = (error as? PostgresTransactionError)?.underlying ?? error
                 logger.error("migration failed", metadata: [
-                    "schema": .string(schema), "version": "\(migration.version)", "error": .string(String(reflecting: error)),
+                    "schema": .string(schema), "version": "\(migration.version)", "error": .string(String(reflecting: underlying)),
                 ])
-                throw error
+                throw underlying
             }
             appliedNow.append(migration.version)
         }
         return appliedNow
+    }
+
+    /// The extended query protocol takes one statement; a migration file may
+    /// hold several. PL/pgSQL's EXECUTE runs a multi-statement string, so the
+    /// file becomes one `DO` block (dollar-quoted: no escaping of its text).
+    static func multiStatementBlock(_ sql: String) -> String {
+        precondition(!sql.contains("$coffre_migration$") && !sql.contains("$coffre_block$"), "migration SQL uses a reserved quote tag")
+        return "DO $coffre_block$ BEGIN EXECUTE $coffre_migration$" + sql + "$coffre_migration$; END $coffre_block$"
     }
 
     public func appliedVersions(_ connection: PostgresConnection, logger: Logger) async throws -> Set<Int> {

@@ -96,6 +96,7 @@ public final class OutboxRelay: Service, Sendable {
     public func run() async throws {
         var backoff: Duration = .milliseconds(100)
         var iterations = 0
+        var failedBatches = 0
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             guard ready.isSet else {
                 try? await Task.sleep(for: .milliseconds(200))
@@ -103,6 +104,13 @@ public final class OutboxRelay: Service, Sendable {
             }
             do {
                 let outcome = try await relayOnce()
+                // Batches that fail whole, again and again, mean the broker is
+                // gone or the client is stuck: start a fresh Kafka client.
+                failedBatches = outcome.failed > 0 && outcome.sent == 0 ? failedBatches + 1 : 0
+                if failedBatches >= 3 {
+                    producer.recycle()
+                    failedBatches = 0
+                }
                 backoff = .milliseconds(100)
                 iterations += 1
                 if iterations % 500 == 0 { try await purgeSent() }

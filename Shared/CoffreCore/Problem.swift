@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 
@@ -156,6 +157,8 @@ public struct ProblemMiddleware: RouterMiddleware {
             problem.headers[.contentLength] = nil
             if http.status == .notFound { problem.detail = problem.detail ?? "No route for \(request.method) \(request.uri.path)." }
             if http.status == .contentTooLarge { problem.type = "urn:coffre:problem:too-large" }
+            // Hummingbird reports undecodable bodies as a plain 400.
+            if http.status == .badRequest { problem.type = "urn:coffre:problem:malformed-body" }
             return problem
         case let decoding as DecodingError:
             return .badRequest(Self.describe(decoding), type: "urn:coffre:problem:malformed-body")

@@ -10,7 +10,10 @@ import Synchronization
 /// offsets in the background, and `close()` commits them one last time.
 /// Messages are fetched in batches from the consumer queue on a dedicated
 /// dispatch queue, so a slow handler never blocks librdkafka's threads.
-public final class KafkaConsumer: Sendable {
+///
+/// `@unchecked Sendable`: the queue pointers belong to the librdkafka handle;
+/// every blocking call on them runs on one serial dispatch queue.
+public final class KafkaConsumer: @unchecked Sendable {
     private let handle: RdKafkaHandle
     private let consumerQueue: OpaquePointer
     private let logQueue: OpaquePointer
@@ -73,15 +76,15 @@ public final class KafkaConsumer: Sendable {
         if closed.withLock({ $0 }) { return [] }
         let ms = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         let handle = self.handle
-        let consumerQueue = self.consumerQueue
-        let logQueue = self.logQueue
+        let consumerQueue = QueueRef(pointer: self.consumerQueue)
+        let logQueue = QueueRef(pointer: self.logQueue)
         return await blocking.run {
-            while let event = rd_kafka_queue_poll(logQueue, 0) {
+            while let event = rd_kafka_queue_poll(logQueue.pointer, 0) {
                 handle.handleCommonEvent(event)
                 rd_kafka_event_destroy(event)
             }
             var buffer = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: max)
-            let count = rd_kafka_consume_batch_queue(consumerQueue, ms, &buffer, max)
+            let count = rd_kafka_consume_batch_queue(consumerQueue.pointer, ms, &buffer, max)
             guard count > 0 else { return [] }
             var messages: [KafkaMessage] = []
             messages.reserveCapacity(count)

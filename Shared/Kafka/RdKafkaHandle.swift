@@ -145,3 +145,9 @@ struct BlockingExecutor: Sendable {
         }
     }
 }
+
+/// A librdkafka queue pointer handed to the thread that polls it. Queues are
+/// thread-safe in librdkafka; each is polled by one thread at a time here.
+struct QueueRef: @unchecked Sendable {
+    let pointer: OpaquePointer
+}

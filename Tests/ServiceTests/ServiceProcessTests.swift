@@ -102,7 +102,7 @@ struct ServiceProcessTests {
         }
         let gateway = try start("gateway", prefix: "GATEWAY", port: ports[0], extra: upstreams)
         children.append(gateway)
-        #expect(try await waitForStatus("http://127.0.0.1:\(ports[0])/readyz", 200, timeout: .seconds(90)), gateway.output.suffix(1500).description)
+        #expect(try await waitForStatus("http://127.0.0.1:\(ports[0])/readyz", 200, timeout: .seconds(90)), "gateway not ready: \(gateway.output.suffix(1500))")
         // Stop one upstream: the gateway reports which one is missing.
         children[1].signal(SIGTERM)
         _ = await children[1].wait(timeout: .seconds(15))

@@ -94,7 +94,7 @@ struct Pipeline: AsyncParsableCommand {
             let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
             print(String(decoding: json, as: UTF8.self))
             try await client.query("DROP SCHEMA \(unescaped: schema) CASCADE", logger: logger)
-            exit(0)
+            Foundation.exit(0)
         }
     }
 }

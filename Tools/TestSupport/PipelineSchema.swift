@@ -35,6 +35,13 @@ public enum PipelineSchema {
         public var total: Int64
         public var logRows: Int64
         public var distinctEvents: Int64
+
+        public init(applied: Int64, total: Int64, logRows: Int64, distinctEvents: Int64) {
+            self.applied = applied
+            self.total = total
+            self.logRows = logRows
+            self.distinctEvents = distinctEvents
+        }
     }
 
     public static func counts(_ client: PostgresClient, schema: String, logger: Logger) async throws -> Counts {
