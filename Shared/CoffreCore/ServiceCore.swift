@@ -34,7 +34,11 @@ public final class ServiceCore: Sendable {
         self.common = common
         self.logger = logger
         let pgConfig = try PostgresSetup.configuration(url: common.postgresURL, poolSize: common.postgresPoolSize)
-        self.postgres = PostgresClient(configuration: pgConfig, backgroundLogger: logger)
+        // The pool logs every failed connection attempt at info; keep its
+        // background chatter to warnings, MigrationRunner and /readyz say the rest.
+        var poolLogger = logger
+        poolLogger.logLevel = max(logger.logLevel, .warning)
+        self.postgres = PostgresClient(configuration: pgConfig, backgroundLogger: poolLogger)
         do {
             self.producer = try KafkaProducer(configuration: Self.kafkaConfiguration(common), logger: logger)
         } catch {
@@ -105,7 +109,12 @@ struct MigrationRunner: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             attempt += 1
             do {
-                let applied = try await core.migrator.migrate(core.postgres, logger: core.logger)
+                // The pool waits for a connection without end while Postgres is
+                // unreachable; bound each attempt so the operator hears why.
+                let core = self.core
+                let applied = try await withTimeout(.seconds(3)) {
+                    try await core.migrator.migrate(core.postgres, logger: core.logger)
+                }
                 core.migrated.set()
                 core.logger.info("schema ready", metadata: ["schema": .string(core.schema), "applied": "\(applied)"])
                 // Stay alive until shutdown: ServiceGroup treats a returning
@@ -125,6 +134,7 @@ struct MigrationRunner: Service {
     }
 
     static func describe(_ error: any Error) -> String {
+        if error is TimeoutError { return "postgres not reachable (no connection within 3 s)" }
         if let psql = error as? PSQLError {
             if let message = psql.serverInfo?[.message] { return "postgres: \(message)" }
             return "postgres: \(psql.code)"

@@ -2,9 +2,9 @@
 // it for hashing and signature verification; the client SDK uses it for all
 // encryption. Every wrapper takes and returns plain `[UInt8]`, checks lengths
 // before handing pointers to C, and reports failure as `SodiumError` rather
-// than a sentinel. It never logs, never chooses a key or nonce on the caller's
-// behalf unless the name says so (`randomBytes`, `keyPair()`), and it zeroes
-// the secret intermediate buffers it allocates itself.
+// than a sentinel. It never logs, never prints what it is given, and never
+// keeps a secret beyond the call, except inside a stream state, which lives in
+// memory it allocates itself and zeroes when the stream is released.
 import CSodium
 
 public enum Sodium {

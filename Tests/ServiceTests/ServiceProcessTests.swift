@@ -81,7 +81,7 @@ struct ServiceProcessTests {
         defer { child.stop() }
         #expect(try await waitForStatus("http://127.0.0.1:\(port)/readyz", 503))
         // Give it time to try a few times: still alive, still not ready, reasons named.
-        try await Task.sleep(for: .seconds(3))
+        try await Task.sleep(for: .seconds(5))
         #expect(child.isRunning)
         let ready = try await get("http://127.0.0.1:\(port)/readyz")
         #expect(ready.status == 503)

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Reruns Coffre's benchmarks next to their baselines on this machine and
+# rewrites bench/RESULTS.md. Uses its own Postgres/Tansu (bench ports).
+#
+#   ./coffre bench [EVENTS]     (default 50000)
+#
+# 1. kcat: produce EVENTS messages of the size of a Coffre event to a fresh
+#    topic, then consume them all (librdkafka 2.8.0, same broker).
+# 2. coffre-bench pipeline: EVENTS events written to an outbox, relayed to
+#    Kafka, consumed by the idempotent consumer and applied to Postgres.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+EVENTS="${1:-50000}"
+export COFFRE_DATA="${COFFRE_BENCH_DATA:-$COFFRE_CACHE/bench-data}"
+export COFFRE_PG_PORT="${COFFRE_BENCH_PG_PORT:-55452}"
+export COFFRE_KAFKA_PORT="${COFFRE_BENCH_KAFKA_PORT:-59112}"
+BROKER="127.0.0.1:$COFFRE_KAFKA_PORT"
+
+bash "$COFFRE_SCRIPTS/setup.sh"
+trap 'bash "$COFFRE_SCRIPTS/kafka.sh" stop >/dev/null 2>&1 || true; bash "$COFFRE_SCRIPTS/pg.sh" stop >/dev/null 2>&1 || true' EXIT
+bash "$COFFRE_SCRIPTS/pg.sh" start
+bash "$COFFRE_SCRIPTS/kafka.sh" start
+cd "$COFFRE_ROOT"
+CONFIG="${COFFRE_BENCH_BUILD:-release}"
+log "building coffre-bench ($CONFIG)"
+# A scratch path of its own, so the bench's release build never waits on
+# (or invalidates) the debug build the tests use.
+SCRATCH="$COFFRE_ROOT/.build-$CONFIG"
+swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product coffre-bench 2>&1 | tail -n 1
+BIN="$(swift build -c "$CONFIG" --scratch-path "$SCRATCH" --show-bin-path)"
+
+tmp="$(mktemp -d)"
+# A representative event: the pipeline's own envelope is ~300 bytes.
+python3 - "$EVENTS" >"$tmp/messages" <<'PY'
+import sys, uuid, json
+n = int(sys.argv[1])
+for i in range(1, n + 1):
+    ev = {"data": {"n": i}, "datacontenttype": "application/json", "id": str(uuid.uuid4()).upper(),
+          "source": "/coffre/tests", "specversion": "1.0", "subject": f"account-{i % 1000}",
+          "tenant": "test", "time": "2026-11-29T03:00:00.000Z", "type": "coffre.test.counted"}
+    print(f"account-{i % 1000}\t" + json.dumps(ev, separators=(",", ":"), sort_keys=True))
+PY
+msg_bytes=$(awk -F'\t' '{s+=length($2)} END {printf "%d", s/NR}' "$tmp/messages")
+
+topic_k="bench_kcat_$RANDOM$RANDOM"
+"$TANSU_BIN" topic create --broker "tcp://$BROKER" --partitions 6 "$topic_k" >/dev/null
+t0=$(date +%s.%N)
+bash "$COFFRE_SCRIPTS/kcat.sh" -b "$BROKER" -P -t "$topic_k" -K $'\t' -X enable.idempotence=true -X acks=all -l "$tmp/messages"
+t1=$(date +%s.%N)
+bash "$COFFRE_SCRIPTS/kcat.sh" -b "$BROKER" -C -t "$topic_k" -o beginning -e -q -c "$EVENTS" >/dev/null
+t2=$(date +%s.%N)
+kcat_p=$(python3 -c "print(f'{$EVENTS/($t1-$t0):.0f}')")
+kcat_c=$(python3 -c "print(f'{$EVENTS/($t2-$t1):.0f}')")
+kcat_e2e=$(python3 -c "print(f'{$EVENTS/($t2-$t0):.0f}')")
+
+topic_c="bench_coffre_$RANDOM$RANDOM"
+"$TANSU_BIN" topic create --broker "tcp://$BROKER" --partitions 6 "$topic_c" >/dev/null
+result=$("$BIN/coffre-bench" pipeline --postgres "$(bash "$COFFRE_SCRIPTS/pg.sh" url)" --brokers "$BROKER" --topic "$topic_c" --count "$EVENTS" | tail -n 1)
+get() { python3 -c "import json,sys; print(f'{json.loads(sys.argv[1])[sys.argv[2]]:.{sys.argv[3]}f}')" "$result" "$1" "$2"; }
+pipe_rate=$(get pipeline_per_second 0)
+pipe_s=$(get pipeline_seconds 2)
+enq_rate=$(get enqueue_per_second 0)
+ratio=$(python3 -c "print(f'{$pipe_rate/$kcat_e2e:.2f}')")
+rm -rf "$tmp"
+
+machine="$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME"), librdkafka $RDKAFKA_VERSION, Tansu $TANSU_VERSION (memory storage), PostgreSQL $(psql --version | awk '{print $3}')"
+out="$COFFRE_ROOT/bench/RESULTS.md"
+python3 - "$out" <<PY
+import re, sys, datetime
+path = sys.argv[1]
+section = """<!-- pipeline:start -->
+## Events: outbox → relay → Kafka → idempotent consumer
+
+Command: \`./coffre bench $EVENTS\` (coffre-bench built $CONFIG, $(date -u +%Y-%m-%d)). Machine: $machine.
+Messages of ~$msg_bytes bytes (a CloudEvents envelope), keyed by 1,000 accounts, 6 partitions.
+
+| what | events/s | notes |
+|---|---:|---|
+| kcat produce (idempotent, acks=all) | $kcat_p | baseline |
+| kcat consume | $kcat_c | baseline |
+| **kcat produce then consume** | **$kcat_e2e** | baseline, end to end |
+| Coffre outbox writes (1,000 per transaction) | $enq_rate | before the timed pipeline |
+| **Coffre outbox → relay → Kafka → consumer → Postgres** | **$pipe_rate** | $EVENTS events in $pipe_s s, each applied once in its own dedupe row |
+
+Coffre pipeline / kcat end to end: **$ratio** (target ≥ 0.5).
+<!-- pipeline:end -->"""
+try:
+    text = open(path).read()
+except FileNotFoundError:
+    text = "# Benchmark results\n\nEvery figure here was printed by a command in this repository, next to its baseline from the same run.\n\n"
+if "<!-- pipeline:start -->" in text:
+    text = re.sub(r"<!-- pipeline:start -->.*<!-- pipeline:end -->", lambda m: section, text, flags=re.S)
+else:
+    text = text.rstrip() + "\n\n" + section + "\n"
+open(path, "w").write(text)
+PY
+echo "kcat end-to-end: $kcat_e2e ev/s; coffre pipeline: $pipe_rate ev/s (ratio $ratio)"
