@@ -43,6 +43,7 @@ let package = Package(
         .executable(name: "keydir", targets: ["keydir"]),
         .executable(name: "ingest", targets: ["ingest"]),
         .executable(name: "quota", targets: ["quota"]),
+        .executable(name: "coffre", targets: ["coffre"]),
         .executable(name: "coffre-testkit", targets: ["coffre-testkit"]),
         .executable(name: "coffre-bench", targets: ["coffre-bench"]),
         .library(name: "CoffreCore", targets: ["CoffreCore"]),
@@ -73,6 +74,10 @@ let package = Package(
         // Client-side cryptography: key derivation, key wrapping, file
         // encryption, sealed shares. Only clients (SDK, CLI, load tool) use it.
         .target(name: "CoffreCrypto", dependencies: ["Sodium"], path: "Clients/Crypto"),
+        // The client SDK: the public API over HTTP, with all cryptography on
+        // the client side (CoffreCrypto). The CLI and the load tool use it.
+        .target(name: "CoffreSDK", dependencies: ["CoffreCrypto", "Sodium", httpClient, logging], path: "Clients/SDK"),
+        .executableTarget(name: "coffre", dependencies: ["CoffreSDK", "CoffreCrypto", argumentParser], path: "Clients/CLI"),
         // What every service needs once: config, logs, metrics, Postgres,
         // migrations, events, outbox, idempotent consumption, errors, bootstrap.
         .target(
@@ -116,8 +121,13 @@ let package = Package(
                 path: "Tests/CryptoTests"
             ),
             .testTarget(
+                name: "GatewayTests",
+                dependencies: ["CoffreCore", "CoffreTestSupport", "Gateway", hbTesting, httpClient],
+                path: "Tests/GatewayTests"
+            ),
+            .testTarget(
                 name: "ServiceTests",
-                dependencies: ["CoffreCore", "CoffreTestSupport", "Gateway", "Accounts", "KeyDirectory", "Ingest", "Quota",
+                dependencies: ["CoffreCore", "CoffreTestSupport", "CoffreSDK", "CoffreCrypto", "Gateway", "Accounts", "KeyDirectory", "Ingest", "Quota",
                                hbTesting, httpClient, postgres],
                 path: "Tests/ServiceTests"
             ),

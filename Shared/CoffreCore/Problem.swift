@@ -76,6 +76,8 @@ public struct Problem: Error, Sendable, CustomStringConvertible {
 public struct CoffreRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var requestID: String?
+    /// Set by `InternalIdentityMiddleware` from the gateway's signed headers.
+    public var identity: VerifiedIdentity?
     /// Largest JSON body a handler decodes (uploads stream and are not decoded).
     public var maxUploadSize: Int { 1 << 20 }
 

@@ -1,0 +1,1 @@
+print("coffre CLI: not built yet")
