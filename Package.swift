@@ -59,6 +59,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // C libraries: one system-library target each, found through pkg-config.
@@ -87,7 +88,8 @@ let package = Package(
         ),
     ]
         + service("Gateway", executable: "gateway", extra: [httpClient])
-        + service("Accounts", executable: "accounts")
+        // swift-crypto only for TOTP's HMAC-SHA1 (RFC 6238), which libsodium lacks.
+        + service("Accounts", executable: "accounts", extra: [.product(name: "Crypto", package: "swift-crypto")])
         + service("KeyDirectory", executable: "keydir")
         + service("Ingest", executable: "ingest")
         + service("Quota", executable: "quota")

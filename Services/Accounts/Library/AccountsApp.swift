@@ -8,20 +8,33 @@ import Logging
 /// |---|---|
 /// | `ACCOUNTS_HTTP_HOST` | `127.0.0.1` |
 /// | `ACCOUNTS_HTTP_PORT` | `8081` |
+/// | `COFFRE_ADMIN_TOKEN` | unset: operator routes refuse everyone |
+/// | `ACCOUNTS_TOKEN_SIGNING_SEED` | derived from `COFFRE_INTERNAL_SECRET` (development) |
+/// | `ACCOUNTS_VERIFIER_PEPPER` | derived from `COFFRE_INTERNAL_SECRET` (development) |
 ///
 /// plus the common `COFFRE_*` settings (see `CommonConfiguration`).
 public struct AccountsConfiguration: Sendable {
     public var common: CommonConfiguration
     public var listen: HTTPListenConfiguration
+    public var adminToken: String?
+    public var signingSeed: String?
+    public var pepper: String?
 
-    public init(common: CommonConfiguration = .init(), listen: HTTPListenConfiguration = .init(host: "127.0.0.1", port: 8081)) {
+    public init(common: CommonConfiguration = .init(), listen: HTTPListenConfiguration = .init(host: "127.0.0.1", port: 8081),
+                adminToken: String? = nil, signingSeed: String? = nil, pepper: String? = nil) {
         self.common = common
         self.listen = listen
+        self.adminToken = adminToken
+        self.signingSeed = signingSeed
+        self.pepper = pepper
     }
 
     public init(env: EnvironmentReader) throws(ConfigurationError) {
         common = try CommonConfiguration(env: env)
         listen = try HTTPListenConfiguration(prefix: "ACCOUNTS", defaultPort: 8081, env: env)
+        adminToken = env.optionalString("COFFRE_ADMIN_TOKEN")
+        signingSeed = env.optionalString("ACCOUNTS_TOKEN_SIGNING_SEED")
+        pepper = env.optionalString("ACCOUNTS_VERIFIER_PEPPER")
     }
 }
 
@@ -30,16 +43,22 @@ public enum AccountsApp {
 
     /// Numbered migrations of the `accounts` schema, applied in order at start-up.
     public static var migrations: [Migration] {
-        [Outbox.migration(1)]
+        AccountsMigrations.all
     }
 
     /// Wires the service: shared core (Postgres, migrations, Kafka producer,
     /// outbox relay), middleware, routes.
     public static func build(config: AccountsConfiguration, logger: Logger) throws(ConfigurationError) -> some ApplicationProtocol {
         let core = try ServiceCore(name: "accounts", schema: schema, common: config.common, migrations: migrations, logger: logger)
+        let signingKey = try TokenSigningKey.fromConfiguration(seed: config.signingSeed, internalSecret: config.common.internalSecret)
+        let pepper = KeyedHash.hash(Array("coffre-verifier-pepper".utf8), key: InternalAuth.key(from: config.pepper ?? config.common.internalSecret))
+        let store = AccountsStore(postgres: core.postgres, outbox: core.outbox, hasher: VerifierHasher(pepper: pepper),
+                                  signingKey: signingKey, logger: logger)
         let router = Router(context: CoffreRequestContext.self)
         ServiceCore.addStandardMiddleware(to: router)
+        router.add(middleware: InternalIdentityMiddleware(secret: config.common.internalSecret))
         core.addOperationalRoutes(to: router)
+        AccountsRoutes(store: store, adminToken: config.adminToken).add(to: router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(config.listen.host, port: config.listen.port), serverName: "coffre-accounts"),

@@ -1,0 +1,201 @@
+import CoffreCore
+import Foundation
+
+/// Request and response bodies of the accounts API (docs/accounts-api.md).
+/// Binary values travel as base64url without padding.
+
+struct KDFParameters: Codable, Sendable, Equatable {
+    var algorithm: String
+    var opslimit: Int64
+    var memlimit: Int64
+
+    static let `default` = KDFParameters(algorithm: "argon2id13", opslimit: 2, memlimit: 67_108_864)
+
+    /// Parameters a client may choose: Argon2id, and no weaker than
+    /// libsodium's "interactive" limits' floor we accept (and bounded above
+    /// so a hostile value cannot make other clients' logins hang).
+    func validate() throws(Problem) {
+        guard algorithm == "argon2id13" else { throw .badRequest("kdf.algorithm must be argon2id13") }
+        guard (1...10).contains(opslimit) else { throw .badRequest("kdf.opslimit must be 1...10") }
+        guard (8_388_608...1_073_741_824).contains(memlimit) else { throw .badRequest("kdf.memlimit must be 8 MiB...1 GiB") }
+    }
+}
+
+struct PublicKeys: Codable, Sendable {
+    var x25519: String
+    var ed25519: String
+    var self_signature: String
+}
+
+struct SignupRequest: Decodable, Sendable {
+    var account_id: UUID?
+    var email: String
+    var salt: String
+    var kdf: KDFParameters
+    var login_secret: String
+    var recovery_secret: String
+    var public_keys: PublicKeys
+    var key_bundle: JSONValue
+}
+
+struct SignupResponse: Encodable, Sendable {
+    var account_id: UUID
+    var tenant_id: UUID
+}
+
+struct PreloginRequest: Decodable, Sendable {
+    var email: String
+}
+
+struct PreloginResponse: Codable, Sendable {
+    var salt: String
+    var kdf: KDFParameters
+}
+
+struct LoginRequest: Decodable, Sendable {
+    var email: String
+    var login_secret: String
+    var totp_code: String?
+    var device_name: String?
+}
+
+struct TokenResponse: Encodable, Sendable {
+    var access_token: String
+    var refresh_token: String
+    var token_type = "Bearer"
+    var expires_in: Int
+    var account_id: UUID
+    var tenant_id: UUID
+    var session_id: UUID
+    var key_bundle: JSONValue?
+}
+
+struct RefreshRequest: Decodable, Sendable {
+    var refresh_token: String
+}
+
+struct MeResponse: Encodable, Sendable {
+    var account_id: UUID
+    var tenant_id: UUID
+    var email: String
+    var created_at: Date
+    var totp_enabled: Bool
+    var public_keys: PublicKeys
+}
+
+struct SessionInfo: Encodable, Sendable {
+    var session_id: UUID
+    var device_name: String
+    var created_at: Date
+    var last_used_at: Date
+    var current: Bool
+}
+
+struct SessionsResponse: Encodable, Sendable {
+    var sessions: [SessionInfo]
+}
+
+struct TOTPEnrollment: Encodable, Sendable {
+    var secret: String
+    var otpauth_uri: String
+}
+
+struct TOTPConfirmRequest: Decodable, Sendable {
+    var code: String
+}
+
+struct PasswordChangeRequest: Decodable, Sendable {
+    var current_login_secret: String
+    var salt: String
+    var kdf: KDFParameters
+    var login_secret: String
+    var key_bundle: JSONValue
+}
+
+struct RecoveryBundleRequest: Decodable, Sendable {
+    var email: String
+    var recovery_secret: String
+}
+
+struct RecoveryBundleResponse: Encodable, Sendable {
+    var key_bundle: JSONValue
+}
+
+struct RecoveryResetRequest: Decodable, Sendable {
+    var email: String
+    var recovery_secret: String
+    var salt: String
+    var kdf: KDFParameters
+    var login_secret: String
+    var key_bundle: JSONValue
+}
+
+struct DeleteAccountRequest: Decodable, Sendable {
+    var login_secret: String
+}
+
+struct RateLimits: Codable, Sendable, Equatable {
+    var signup_per_minute: Int?
+    var login_per_minute: Int?
+}
+
+struct CreateTenantRequest: Decodable, Sendable {
+    var slug: String
+    var display_name: String
+    var storage_limit_bytes: Int64?
+    var transfer_allowance_bytes: Int64?
+    var rate_limits: RateLimits?
+}
+
+struct Tenant: Codable, Sendable {
+    var id: UUID
+    var slug: String
+    var display_name: String
+    var storage_limit_bytes: Int64
+    var transfer_allowance_bytes: Int64
+    var rate_limits: RateLimits
+    var created_at: Date
+}
+
+struct TenantsResponse: Encodable, Sendable {
+    var tenants: [Tenant]
+}
+
+enum Validate {
+    static func slug(_ slug: String) throws(Problem) {
+        let bytes = Array(slug.utf8)
+        func alnum(_ b: UInt8) -> Bool { (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) }
+        guard (3...32).contains(bytes.count), alnum(bytes.first!), alnum(bytes.last!), bytes.allSatisfy({ alnum($0) || $0 == 0x2D }) else {
+            throw .badRequest("slug must be 3-32 characters of a-z, 0-9 and '-', not starting or ending with '-'")
+        }
+    }
+
+    /// Lowercased and trimmed; a light syntactic check (the address is an
+    /// identifier here, nothing is sent to it).
+    static func email(_ raw: String) throws(Problem) -> String {
+        let email = raw.trimmingCharacters(in: .whitespaces).lowercased()
+        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+        guard email.utf8.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
+              !email.contains(where: { $0.isWhitespace || $0.isNewline })
+        else { throw .badRequest("email is not a valid address", type: "urn:coffre:problem:invalid-email") }
+        return email
+    }
+
+    static func bytes(_ field: String, _ value: String, count: Int) throws(Problem) -> [UInt8] {
+        guard let decoded = Base64URL.decode(value), decoded.count == count else {
+            throw .badRequest("\(field) must be \(count) bytes, base64url")
+        }
+        return decoded
+    }
+
+    /// The key bundle is opaque, but must be a JSON object of bounded size.
+    static func bundle(_ bundle: JSONValue) throws(Problem) -> String {
+        guard case .object = bundle else { throw .badRequest("key_bundle must be a JSON object") }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        guard let data = try? encoder.encode(bundle), data.count <= 16 * 1024 else {
+            throw .badRequest("key_bundle must be at most 16 KiB")
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+}

@@ -1,0 +1,92 @@
+import CoffreCore
+
+/// The `accounts` schema. Every tenant-owned table carries `tenant_id` and a
+/// row-level-security policy on the `coffre.tenant_id` setting, which each
+/// transaction sets (`AccountsStore.withTenant`). FORCE makes the policies
+/// apply to the table owner too, which is the role the service connects as.
+enum AccountsMigrations {
+    static let defaultTenantID = "00000000-0000-4000-8000-000000000001"
+
+    static var all: [Migration] {
+        [
+            Outbox.migration(1),
+            Migration(2, "tenants, users, sessions", sql: """
+                CREATE TABLE tenants (
+                    id uuid PRIMARY KEY,
+                    slug text NOT NULL UNIQUE,
+                    display_name text NOT NULL,
+                    storage_limit_bytes bigint NOT NULL CHECK (storage_limit_bytes >= 0),
+                    transfer_allowance_bytes bigint NOT NULL CHECK (transfer_allowance_bytes >= 0),
+                    rate_limits jsonb NOT NULL DEFAULT '{}',
+                    created_at timestamptz NOT NULL DEFAULT now()
+                );
+                INSERT INTO tenants (id, slug, display_name, storage_limit_bytes, transfer_allowance_bytes)
+                VALUES ('\(defaultTenantID)', 'default', 'Default tenant', 50000000000, 10000000000);
+
+                CREATE TABLE users (
+                    tenant_id uuid NOT NULL REFERENCES tenants(id),
+                    id uuid PRIMARY KEY,
+                    email text NOT NULL,
+                    salt bytea NOT NULL,
+                    kdf_opslimit bigint NOT NULL,
+                    kdf_memlimit bigint NOT NULL,
+                    verifier bytea NOT NULL,
+                    recovery_verifier bytea NOT NULL,
+                    public_x25519 bytea NOT NULL,
+                    public_ed25519 bytea NOT NULL,
+                    self_signature bytea NOT NULL,
+                    key_bundle jsonb NOT NULL,
+                    totp_secret bytea,
+                    totp_pending bytea,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    UNIQUE (tenant_id, email)
+                );
+
+                CREATE TABLE sessions (
+                    tenant_id uuid NOT NULL,
+                    id uuid PRIMARY KEY,
+                    account_id uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                    device_name text NOT NULL DEFAULT '',
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    last_used_at timestamptz NOT NULL DEFAULT now(),
+                    revoked_at timestamptz,
+                    revoke_reason text
+                );
+                CREATE INDEX sessions_account ON sessions (account_id) WHERE revoked_at IS NULL;
+
+                -- Every refresh token ever issued for a session, by hash: presenting
+                -- a superseded one is reuse, and revokes the session.
+                CREATE TABLE refresh_tokens (
+                    hash bytea PRIMARY KEY,
+                    tenant_id uuid NOT NULL,
+                    session_id uuid NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+                    issued_at timestamptz NOT NULL DEFAULT now(),
+                    superseded_at timestamptz
+                );
+
+                -- Feed the gateway polls to stop revoked sessions within seconds.
+                CREATE TABLE revocations (
+                    seq bigserial PRIMARY KEY,
+                    session_id uuid NOT NULL,
+                    expires_at timestamptz NOT NULL
+                );
+
+                ALTER TABLE users ENABLE ROW LEVEL SECURITY;
+                ALTER TABLE users FORCE ROW LEVEL SECURITY;
+                CREATE POLICY tenant_isolation ON users
+                    USING (tenant_id = NULLIF(current_setting('coffre.tenant_id', true), '')::uuid)
+                    WITH CHECK (tenant_id = NULLIF(current_setting('coffre.tenant_id', true), '')::uuid);
+                ALTER TABLE sessions ENABLE ROW LEVEL SECURITY;
+                ALTER TABLE sessions FORCE ROW LEVEL SECURITY;
+                CREATE POLICY tenant_isolation ON sessions
+                    USING (tenant_id = NULLIF(current_setting('coffre.tenant_id', true), '')::uuid)
+                    WITH CHECK (tenant_id = NULLIF(current_setting('coffre.tenant_id', true), '')::uuid);
+                ALTER TABLE refresh_tokens ENABLE ROW LEVEL SECURITY;
+                ALTER TABLE refresh_tokens FORCE ROW LEVEL SECURITY;
+                CREATE POLICY tenant_isolation ON refresh_tokens
+                    USING (tenant_id = NULLIF(current_setting('coffre.tenant_id', true), '')::uuid)
+                    WITH CHECK (tenant_id = NULLIF(current_setting('coffre.tenant_id', true), '')::uuid);
+                """),
+        ]
+    }
+}
