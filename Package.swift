@@ -123,13 +123,18 @@ let package = Package(
                 path: "Tests/CryptoTests"
             ),
             .testTarget(
+                name: "AccountsTests",
+                dependencies: ["Accounts", "CoffreCore", "CoffreTestSupport", "Sodium", "Kafka", hbTesting, postgres],
+                path: "Tests/AccountsTests"
+            ),
+            .testTarget(
                 name: "GatewayTests",
                 dependencies: ["CoffreCore", "CoffreTestSupport", "Gateway", hbTesting, httpClient],
                 path: "Tests/GatewayTests"
             ),
             .testTarget(
                 name: "ServiceTests",
-                dependencies: ["CoffreCore", "CoffreTestSupport", "CoffreSDK", "CoffreCrypto", "Gateway", "Accounts", "KeyDirectory", "Ingest", "Quota",
+                dependencies: ["CoffreCore", "CoffreTestSupport", "CoffreSDK", "CoffreCrypto", "Sodium", "Kafka", "Gateway", "Accounts", "KeyDirectory", "Ingest", "Quota",
                                hbTesting, httpClient, postgres],
                 path: "Tests/ServiceTests"
             ),

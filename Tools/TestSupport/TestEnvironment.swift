@@ -75,6 +75,7 @@ public enum TestEnvironment {
 
 public struct ChildProcessError: Error, CustomStringConvertible {
     public var message: String
+    public init(message: String) { self.message = message }
     public var description: String { message }
 }
 
