@@ -5,9 +5,11 @@ import Metrics
 import PostgresNIO
 import ServiceLifecycle
 
-/// Applies the effect of one event. Runs inside the transaction that also
-/// records the event id, so it must do all its writes on `connection`.
-public typealias EventEffect = @Sendable (_ event: CloudEvent, _ connection: PostgresConnection, _ logger: Logger) async throws -> Void
+/// Applies the effect of events not seen before, in the order given (Kafka
+/// order within a partition). Runs inside the transaction that also records
+/// their ids, so it must do all its writes on `connection`. It gets a batch so
+/// it can write a batch (one statement for many rows) when it wants to.
+public typealias EventEffect = @Sendable (_ events: [CloudEvent], _ connection: PostgresConnection, _ logger: Logger) async throws -> Void
 
 /// Consumes topics in a consumer group and applies each event exactly once
 /// to Postgres.
@@ -56,6 +58,9 @@ public final class IdempotentConsumer: Service, Sendable {
         self.duplicates = Counter(label: "coffre_events_duplicate_total", dimensions: [("consumer", name)])
     }
 
+    /// True once the consumer group assigned partitions to this consumer.
+    public var hasAssignment: Bool { consumer.hasAssignment }
+
     public func run() async throws {
         while !ready.isSet && !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(200))
@@ -85,11 +90,9 @@ public final class IdempotentConsumer: Service, Sendable {
         }
         do {
             let counts = try await client.transaction(logger: logger) { connection in
-                var counts = (applied: 0, duplicate: 0)
-                for event in events {
-                    if try await applyOnce(event, on: connection) { counts.applied += 1 } else { counts.duplicate += 1 }
-                }
-                return counts
+                let fresh = try await recordNew(events, on: connection)
+                if !fresh.isEmpty { try await effect(fresh, connection, logger) }
+                return (applied: fresh.count, duplicate: events.count - fresh.count)
             }
             applied.increment(by: counts.applied)
             duplicates.increment(by: counts.duplicate)
@@ -134,14 +137,26 @@ public final class IdempotentConsumer: Service, Sendable {
     /// Records the event id and applies the effect if the id is new.
     /// Returns false for an event already processed.
     private func applyOnce(_ event: CloudEvent, on connection: PostgresConnection) async throws -> Bool {
+        let fresh = try await recordNew([event], on: connection)
+        guard !fresh.isEmpty else { return false }
+        try await effect(fresh, connection, logger)
+        return true
+    }
+
+    /// Inserts the events' ids into `processed_events` in one statement and
+    /// returns, in their original order, the events whose ids were new.
+    private func recordNew(_ events: [CloudEvent], on connection: PostgresConnection) async throws -> [CloudEvent] {
+        if events.isEmpty { return [] }
+        let ids = events.map(\.id)
         let rows = try await connection.query("""
             INSERT INTO \(unescaped: PostgresSetup.identifier(schema)).processed_events (consumer, event_id)
-            VALUES (\(name), \(event.id)) ON CONFLICT DO NOTHING RETURNING 1
+            SELECT \(name), id FROM unnest(\(ids)::uuid[]) AS id
+            ON CONFLICT DO NOTHING RETURNING event_id
             """, logger: logger)
-        var inserted = false
-        for try await _ in rows { inserted = true }
-        guard inserted else { return false }
-        try await effect(event, connection, logger)
-        return true
+        var inserted = Set<UUID>()
+        for try await id in rows.decode(UUID.self) { inserted.insert(id) }
+        // The same id twice in one batch (a redelivery) is applied once.
+        var seen = Set<UUID>()
+        return events.filter { inserted.contains($0.id) && seen.insert($0.id).inserted }
     }
 }

@@ -109,6 +109,14 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
     }
 
+    /// True once the group gave this consumer at least one partition.
+    public var hasAssignment: Bool {
+        var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+        guard rd_kafka_assignment(handle.pointer, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return false }
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        return list.pointee.cnt > 0
+    }
+
     /// Marks these messages as processed: their offsets (+1) are stored and
     /// committed with the next auto-commit or at `close()`.
     public func store(_ messages: [KafkaMessage]) {

@@ -59,13 +59,19 @@ struct Pipeline: AsyncParsableCommand {
             let producer = try KafkaProducer(configuration: .init(bootstrapServers: brokers), logger: logger)
             let ready = ReadinessFlag(true)
             let relay = OutboxRelay(client: client, schema: schema, producer: producer, logger: logger, startWhen: ready)
+            let batches = BatchCounter()
+            var consumerOptions = IdempotentConsumer.Options()
+            consumerOptions.observer = { batches.add($0) }
             let consumer = try IdempotentConsumer(
                 name: "bench", groupID: TestEnvironment.unique("bench"), schema: schema, client: client,
-                kafka: .init(bootstrapServers: brokers), topics: [topic], logger: logger, startWhen: ready,
+                kafka: .init(bootstrapServers: brokers), topics: [topic], logger: logger, options: consumerOptions, startWhen: ready,
                 effect: PipelineSchema.effect(schema: schema))
+            // The consumer joins its group first (kcat's consumer, with no
+            // group, has no join to wait for); then the clock starts.
+            group.addTask { try await consumer.run() }
+            while !consumer.hasAssignment { try await Task.sleep(for: .milliseconds(50)) }
             let pipelineStart = clock.now
             group.addTask { try await relay.run() }
-            group.addTask { try await consumer.run() }
             var relayed: Duration?
             while true {
                 let counts = try await PipelineSchema.counts(client, schema: schema, logger: logger)
@@ -90,6 +96,7 @@ struct Pipeline: AsyncParsableCommand {
                 "relay_seconds": seconds(relayed ?? pipelineTime),
                 "pipeline_seconds": seconds(pipelineTime),
                 "pipeline_per_second": Double(count) / seconds(pipelineTime),
+                "consumer_batches": Double(batches.count),
             ]
             let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
             print(String(decoding: json, as: UTF8.self))
@@ -97,4 +104,11 @@ struct Pipeline: AsyncParsableCommand {
             Foundation.exit(0)
         }
     }
+}
+
+final class BatchCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var batches = 0
+    func add(_ size: Int) { lock.lock(); batches += 1; lock.unlock() }
+    var count: Int { lock.lock(); defer { lock.unlock() }; return batches }
 }

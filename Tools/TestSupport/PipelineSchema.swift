@@ -20,13 +20,24 @@ public enum PipelineSchema {
         ]
     }
 
-    /// The effect: add the event's `n` to the counter and log the event id.
+    /// The effect: add the events' `n` to the counter and log their ids,
+    /// two statements per batch.
     public static func effect(schema: String) -> EventEffect {
         let s = PostgresSetup.identifier(schema)
-        return { event, connection, logger in
-            guard case .int(let n)? = event.data["n"] else { throw Problem.badRequest("event without n") }
-            try await connection.query("UPDATE \(unescaped: s).counter SET applied = applied + 1, total = total + \(n) WHERE id = 1", logger: logger)
-            try await connection.query("INSERT INTO \(unescaped: s).effect_log (event_id, n) VALUES (\(event.id), \(n))", logger: logger)
+        return { events, connection, logger in
+            var ids: [UUID] = []
+            var ns: [Int64] = []
+            for event in events {
+                guard case .int(let n)? = event.data["n"] else { throw Problem.badRequest("event without n") }
+                ids.append(event.id)
+                ns.append(n)
+            }
+            try await connection.query("""
+                UPDATE \(unescaped: s).counter SET applied = applied + \(Int64(ids.count)), total = total + \(ns.reduce(0, +)) WHERE id = 1
+                """, logger: logger)
+            try await connection.query("""
+                INSERT INTO \(unescaped: s).effect_log (event_id, n) SELECT * FROM unnest(\(ids)::uuid[], \(ns)::bigint[])
+                """, logger: logger)
         }
     }
 

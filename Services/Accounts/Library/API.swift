@@ -38,9 +38,14 @@ struct SignupRequest: Decodable, Sendable {
     var key_bundle: JSONValue
 }
 
+/// Ids in responses are lowercase strings (Foundation would write uppercase).
 struct SignupResponse: Encodable, Sendable {
-    var account_id: UUID
-    var tenant_id: UUID
+    var account_id: String
+    var tenant_id: String
+}
+
+extension UUID {
+    var lower: String { uuidString.lowercased() }
 }
 
 struct PreloginRequest: Decodable, Sendable {
@@ -64,9 +69,9 @@ struct TokenResponse: Encodable, Sendable {
     var refresh_token: String
     var token_type = "Bearer"
     var expires_in: Int
-    var account_id: UUID
-    var tenant_id: UUID
-    var session_id: UUID
+    var account_id: String
+    var tenant_id: String
+    var session_id: String
     var key_bundle: JSONValue?
 }
 
@@ -75,8 +80,8 @@ struct RefreshRequest: Decodable, Sendable {
 }
 
 struct MeResponse: Encodable, Sendable {
-    var account_id: UUID
-    var tenant_id: UUID
+    var account_id: String
+    var tenant_id: String
     var email: String
     var created_at: Date
     var totp_enabled: Bool
@@ -84,7 +89,7 @@ struct MeResponse: Encodable, Sendable {
 }
 
 struct SessionInfo: Encodable, Sendable {
-    var session_id: UUID
+    var session_id: String
     var device_name: String
     var created_at: Date
     var last_used_at: Date
@@ -148,13 +153,15 @@ struct CreateTenantRequest: Decodable, Sendable {
 }
 
 struct Tenant: Codable, Sendable {
-    var id: UUID
+    var id: String
     var slug: String
     var display_name: String
     var storage_limit_bytes: Int64
     var transfer_allowance_bytes: Int64
     var rate_limits: RateLimits
     var created_at: Date
+
+    var uuid: UUID { UUID(uuidString: id)! }
 }
 
 struct TenantsResponse: Encodable, Sendable {

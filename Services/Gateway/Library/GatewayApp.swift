@@ -1,86 +1,109 @@
+// The gateway is Coffre's only public entry point: it routes `/v1/...` to
+// the services, authenticates access tokens, resolves tenants, applies rate
+// limits and load shedding, and streams bodies both ways.
+// It must never buffer an upload, pass a client's identity headers on, or
+// log a token or secret. It owns no state that must survive a restart: any
+// number of replicas can run side by side.
 import AsyncHTTPClient
 import CoffreCore
 import Foundation
 import Hummingbird
 import Logging
-
-/// Settings of the public gateway (environment variables):
-///
-/// | variable | default |
-/// |---|---|
-/// | `GATEWAY_HTTP_HOST` | `127.0.0.1` |
-/// | `GATEWAY_HTTP_PORT` | `8080` |
-/// | `GATEWAY_ACCOUNTS_URLS` | `http://127.0.0.1:8081` |
-/// | `GATEWAY_KEYDIR_URLS` | `http://127.0.0.1:8082` |
-/// | `GATEWAY_INGEST_URLS` | `http://127.0.0.1:8083` |
-/// | `GATEWAY_QUOTA_URLS` | `http://127.0.0.1:8084` |
-///
-/// Each `*_URLS` is a comma-separated list: more than one address means the
-/// gateway load-balances across those instances.
-public struct GatewayConfiguration: Sendable {
-    public var common: CommonConfiguration
-    public var listen: HTTPListenConfiguration
-    public var upstreams: [String: [String]]
-
-    public static let defaultUpstreams: [String: [String]] = [
-        "accounts": ["http://127.0.0.1:8081"],
-        "keydir": ["http://127.0.0.1:8082"],
-        "ingest": ["http://127.0.0.1:8083"],
-        "quota": ["http://127.0.0.1:8084"],
-    ]
-
-    public init(common: CommonConfiguration = .init(), listen: HTTPListenConfiguration = .init(host: "127.0.0.1", port: 8080),
-                upstreams: [String: [String]] = GatewayConfiguration.defaultUpstreams) {
-        self.common = common
-        self.listen = listen
-        self.upstreams = upstreams
-    }
-
-    public init(env: EnvironmentReader) throws(ConfigurationError) {
-        common = try CommonConfiguration(env: env)
-        listen = try HTTPListenConfiguration(prefix: "GATEWAY", defaultPort: 8080, env: env)
-        var upstreams: [String: [String]] = [:]
-        for (service, defaults) in Self.defaultUpstreams {
-            let key = "GATEWAY_\(service.uppercased())_URLS"
-            let urls = env.list(key, default: defaults)
-            for url in urls {
-                guard let parsed = URL(string: url), let scheme = parsed.scheme, ["http", "https"].contains(scheme), parsed.host != nil else {
-                    throw ConfigurationError(key: key, problem: "\"\(url)\" is not an http(s) base URL")
-                }
-            }
-            upstreams[service] = urls
-        }
-        self.upstreams = upstreams
-    }
-}
+import NIOCore
 
 public enum GatewayApp {
-    /// The gateway owns no schema: it is stateless, so any number of replicas
-    /// can run. It is ready when at least one instance of every upstream
-    /// service answers its `/healthz`.
+    /// Wires the gateway: HTTP client, token keys, revocation polling, rate
+    /// limiters, load shedder, router. It is ready when every upstream has a
+    /// live instance, token keys are loaded and revocations are in sync.
     public static func build(config: GatewayConfiguration, logger: Logger) throws(ConfigurationError) -> some ApplicationProtocol {
-        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(2), read: .seconds(30))))
+        for service in GatewayConfiguration.defaultUpstreams.keys where config.upstreams[service]?.isEmpty ?? true {
+            throw ConfigurationError(key: "GATEWAY_\(service.uppercased())_URLS", problem: "no instance configured")
+        }
+        if config.common.internalSecret == CommonConfiguration.developmentInternalSecret {
+            logger.warning("COFFRE_INTERNAL_SECRET is the development default; set it in production")
+        }
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration(config))
+        let upstreams = Upstreams(config.upstreams)
+        let identityKey = InternalAuth.key(from: config.common.internalSecret)
+        let accounts = InternalClient(client: httpClient, pool: upstreams["accounts"]!, key: identityKey)
+        let tokenKeys = TokenKeys(client: accounts, logger: logger)
+        let revocations = RevocationList(client: accounts, interval: config.revocationPollInterval, logger: logger)
+        let routes = GatewayRoutes(
+            proxy: Proxy(client: httpClient, upstreams: upstreams, identityKey: identityKey),
+            authenticator: Authenticator(keys: tokenKeys, revocations: revocations),
+            rateLimits: RequestRateLimits(config.rateLimits),
+            shedder: LoadShedder(services: Array(config.upstreams.keys), maxInflightPerService: config.maxInflightPerService,
+                                 maxInflight: config.maxInflight),
+            config: config
+        )
+
+        let router = Router(context: CoffreRequestContext.self)
+        // ServiceCore.addStandardMiddleware's stack with CORS slotted in
+        // between request ids and problems: outside ProblemMiddleware so
+        // error responses carry the CORS headers too (CORSMiddleware would
+        // otherwise wrap a Problem into a plain HTTP error and lose its body).
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: RequestIDMiddleware())
+        if !config.corsOrigins.contains("*") { router.add(middleware: GatewayCORS.OriginFilter(allowed: Set(config.corsOrigins))) }
+        router.add(middleware: GatewayCORS.middleware(config))
+        router.add(middleware: GatewayCORS.ExposeHeaders())
+        router.add(middleware: ProblemMiddleware())
+        OperationalRoutes.add(to: router, readiness: readiness(config: config, client: httpClient, upstreams: upstreams,
+                                                               tokenKeys: tokenKeys, revocations: revocations))
+        OpenAPIDocument.addRoutes(to: router)
+        routes.add(to: router)
+
+        return Application(
+            responder: PeerAddressResponder(inner: router.buildResponder()),
+            configuration: .init(address: .hostname(config.listen.host, port: config.listen.port), serverName: "coffre-gateway"),
+            // The HTTP client is listed first so it shuts down last, after
+            // the server drained and the pollers stopped.
+            services: [HTTPClientService(client: httpClient), tokenKeys, revocations],
+            logger: logger
+        )
+    }
+
+    static func clientConfiguration(_ config: GatewayConfiguration) -> HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            // `read` is an idle timeout armed once the request is fully sent:
+            // it bounds the wait for the response head and any stall in the
+            // response body, never the length of an upload or a download.
+            timeout: .init(connect: .seconds(2), read: TimeAmount(config.upstreamTimeout)),
+            decompression: .disabled
+        )
+        configuration.httpVersion = .http1Only
+        // Fail a refused connect at once so the proxy tries the next
+        // instance, instead of the pool retrying the dead one until the
+        // connect deadline.
+        configuration.connectionPool.retryConnectionEstablishment = false
+        // The pool's default of 8 connections per host would queue requests
+        // inside the client, hidden from the load shedder: let it open as
+        // many as the shedder admits.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = config.maxInflightPerService
+        return configuration
+    }
+
+    static func readiness(config: GatewayConfiguration, client: HTTPClient, upstreams: Upstreams,
+                          tokenKeys: TokenKeys, revocations: RevocationList) -> ReadinessChecks {
         var readiness = ReadinessChecks()
-        for (service, urls) in config.upstreams.sorted(by: { $0.key < $1.key }) {
+        for (service, pool) in upstreams.pools.sorted(by: { $0.key < $1.key }) {
             readiness.add(service) {
-                for base in urls {
-                    var request = HTTPClientRequest(url: base + "/healthz")
+                for instance in pool.instances {
+                    var request = HTTPClientRequest(url: instance.origin + instance.basePath + "/healthz")
                     request.method = .GET
-                    if let response = try? await httpClient.execute(request, timeout: .seconds(2)), response.status == .ok {
+                    if let response = try? await client.execute(request, timeout: .seconds(2)), response.status == .ok {
                         return nil
                     }
                 }
                 return "no instance answers"
             }
         }
-        let router = Router(context: CoffreRequestContext.self)
-        ServiceCore.addStandardMiddleware(to: router)
-        OperationalRoutes.add(to: router, readiness: readiness)
-        return Application(
-            router: router,
-            configuration: .init(address: .hostname(config.listen.host, port: config.listen.port), serverName: "coffre-gateway"),
-            services: [HTTPClientService(client: httpClient)],
-            logger: logger
-        )
+        readiness.add("token-keys") { tokenKeys.isLoaded ? nil : "not fetched from accounts yet" }
+        readiness.add("revocations") {
+            guard let staleness = revocations.staleness else { return "not synced with accounts yet" }
+            return staleness < .seconds(30) ? nil : "no successful poll for \(staleness.components.seconds) s"
+        }
+        return readiness
     }
 }

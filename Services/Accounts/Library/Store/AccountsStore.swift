@@ -41,7 +41,7 @@ struct AccountsStore: Sendable {
         var tenants: [Tenant] = []
         for try await (id, slug, name, storage, transfer, limits, created) in rows.decode((UUID, String, String, Int64, Int64, String, Date).self) {
             let rateLimits = (try? JSONDecoder().decode(RateLimits.self, from: Data(limits.utf8))) ?? RateLimits()
-            tenants.append(Tenant(id: id, slug: slug, display_name: name, storage_limit_bytes: storage,
+            tenants.append(Tenant(id: id.lower, slug: slug, display_name: name, storage_limit_bytes: storage,
                                   transfer_allowance_bytes: transfer, rate_limits: rateLimits, created_at: created))
         }
         return tenants
@@ -108,11 +108,11 @@ struct AccountsStore: Sendable {
         let accountID = request.account_id ?? UUID()
         let verifier = hasher.verifier(account: accountID, secret: loginSecret, purpose: "login")
         let recoveryVerifier = hasher.verifier(account: accountID, secret: recoverySecret, purpose: "recovery")
-        return try await withTenant(tenant.id) { connection in
+        return try await withTenant(tenant.uuid) { connection in
             let rows = try await connection.query("""
                 INSERT INTO accounts.users (tenant_id, id, email, salt, kdf_opslimit, kdf_memlimit, verifier, recovery_verifier,
                                             public_x25519, public_ed25519, self_signature, key_bundle)
-                VALUES (\(tenant.id), \(accountID), \(email), \(ByteBuffer(bytes: salt)), \(request.kdf.opslimit), \(request.kdf.memlimit),
+                VALUES (\(tenant.uuid), \(accountID), \(email), \(ByteBuffer(bytes: salt)), \(request.kdf.opslimit), \(request.kdf.memlimit),
                         \(ByteBuffer(bytes: verifier)), \(ByteBuffer(bytes: recoveryVerifier)), \(ByteBuffer(bytes: x25519)),
                         \(ByteBuffer(bytes: ed25519)), \(ByteBuffer(bytes: signature)), \(bundle)::jsonb)
                 ON CONFLICT DO NOTHING
@@ -124,14 +124,14 @@ struct AccountsStore: Sendable {
                 // Same email in this tenant, or (rarely) a client-proposed id already used.
                 throw Problem.conflict("an account with this email exists in this tenant", type: "urn:coffre:problem:email-taken")
             }
-            try await emit("coffre.account.created", tenant: tenant.id, subject: accountID, data: .object([
-                "tenant_id": .string(tenant.id.uuidString.lowercased()), "account_id": .string(accountID.uuidString.lowercased()),
+            try await emit("coffre.account.created", tenant: tenant.uuid, subject: accountID, data: .object([
+                "tenant_id": .string(tenant.uuid.uuidString.lowercased()), "account_id": .string(accountID.uuidString.lowercased()),
                 "public_keys": .object([
                     "x25519": .string(request.public_keys.x25519), "ed25519": .string(request.public_keys.ed25519),
                     "self_signature": .string(request.public_keys.self_signature),
                 ]),
             ]), on: connection)
-            return SignupResponse(account_id: accountID, tenant_id: tenant.id)
+            return SignupResponse(account_id: accountID.lower, tenant_id: tenant.id)
         }
     }
 
@@ -160,11 +160,11 @@ struct AccountsStore: Sendable {
 
     func prelogin(tenant: Tenant, email rawEmail: String) async throws -> PreloginResponse {
         let email = try Validate.email(rawEmail)
-        let user = try await withTenant(tenant.id) { try await self.user(email: email, on: $0) }
+        let user = try await withTenant(tenant.uuid) { try await self.user(email: email, on: $0) }
         if let user {
             return PreloginResponse(salt: Base64URL.encode(user.salt), kdf: user.kdf)
         }
-        return PreloginResponse(salt: Base64URL.encode(hasher.fakeSalt(tenant: tenant.id, email: email)), kdf: .default)
+        return PreloginResponse(salt: Base64URL.encode(hasher.fakeSalt(tenant: tenant.uuid, email: email)), kdf: .default)
     }
 
     static let invalidCredentials = Problem(.unauthorized, type: "urn:coffre:problem:invalid-credentials",
@@ -184,7 +184,7 @@ struct AccountsStore: Sendable {
         let email = try Validate.email(request.email)
         guard let secret = Base64URL.decode(request.login_secret), secret.count == 32 else { throw Self.invalidCredentials }
         let device = String((request.device_name ?? "").prefix(100))
-        return try await withTenant(tenant.id) { connection in
+        return try await withTenant(tenant.uuid) { connection in
             let user = try await authenticate(email: email, secret: secret, purpose: "login", on: connection)
             if let totp = user.totpSecret {
                 guard let code = request.totp_code, TOTP.verify(code, secret: totp) else {
@@ -194,9 +194,9 @@ struct AccountsStore: Sendable {
             }
             let sessionID = UUID()
             try await connection.query("""
-                INSERT INTO accounts.sessions (tenant_id, id, account_id, device_name) VALUES (\(tenant.id), \(sessionID), \(user.id), \(device))
+                INSERT INTO accounts.sessions (tenant_id, id, account_id, device_name) VALUES (\(tenant.uuid), \(sessionID), \(user.id), \(device))
                 """, logger: logger)
-            var response = try await issueTokens(tenant: tenant.id, account: user.id, session: sessionID, on: connection)
+            var response = try await issueTokens(tenant: tenant.uuid, account: user.id, session: sessionID, on: connection)
             response.key_bundle = try JSONDecoder().decode(JSONValue.self, from: Data(user.bundle.utf8))
             return response
         }
@@ -210,7 +210,7 @@ struct AccountsStore: Sendable {
         let now = Int64(Date().timeIntervalSince1970)
         let claims = AccessClaims(tid: tenant, sub: account, sid: session, iat: now, exp: now + accessTokenTTL, kid: signingKey.kid)
         return TokenResponse(access_token: try AccessToken.sign(claims, with: signingKey), refresh_token: refresh.string,
-                             expires_in: Int(accessTokenTTL), account_id: account, tenant_id: tenant, session_id: session, key_bundle: nil)
+                             expires_in: Int(accessTokenTTL), account_id: account.lower, tenant_id: tenant.lower, session_id: session.lower, key_bundle: nil)
     }
 
     static let invalidRefresh = Problem(.unauthorized, type: "urn:coffre:problem:invalid-refresh-token", title: "Unauthorized",
@@ -295,7 +295,7 @@ struct AccountsStore: Sendable {
                 """, logger: logger)
             var sessions: [SessionInfo] = []
             for try await (id, device, created, used) in rows.decode((UUID, String, Date, Date).self) {
-                sessions.append(SessionInfo(session_id: id, device_name: device, created_at: created, last_used_at: used, current: id == user.sessionID))
+                sessions.append(SessionInfo(session_id: id.lower, device_name: device, created_at: created, last_used_at: used, current: id == user.sessionID))
             }
             return SessionsResponse(sessions: sessions)
         }
@@ -332,7 +332,7 @@ struct AccountsStore: Sendable {
                 FROM accounts.users WHERE id = \(user.accountID)
                 """, logger: logger)
             for try await (email, created, totp, x, ed, sig) in rows.decode((String, Date, Bool, ByteBuffer, ByteBuffer, ByteBuffer).self) {
-                return MeResponse(account_id: user.accountID, tenant_id: user.tenantID, email: email, created_at: created, totp_enabled: totp,
+                return MeResponse(account_id: user.accountID.lower, tenant_id: user.tenantID.lower, email: email, created_at: created, totp_enabled: totp,
                                   public_keys: PublicKeys(x25519: Base64URL.encode(Array(buffer: x)), ed25519: Base64URL.encode(Array(buffer: ed)),
                                                           self_signature: Base64URL.encode(Array(buffer: sig))))
             }
@@ -402,7 +402,7 @@ struct AccountsStore: Sendable {
     func recoveryBundle(tenant: Tenant, _ request: RecoveryBundleRequest) async throws -> RecoveryBundleResponse {
         let email = try Validate.email(request.email)
         guard let secret = Base64URL.decode(request.recovery_secret), secret.count == 32 else { throw Self.invalidCredentials }
-        let bundle = try await withTenant(tenant.id) { connection in
+        let bundle = try await withTenant(tenant.uuid) { connection in
             try await authenticate(email: email, secret: secret, purpose: "recovery", on: connection).bundle
         }
         return RecoveryBundleResponse(key_bundle: try JSONDecoder().decode(JSONValue.self, from: Data(bundle.utf8)))
@@ -415,7 +415,7 @@ struct AccountsStore: Sendable {
         try request.kdf.validate()
         let newSecret = try Validate.bytes("login_secret", request.login_secret, count: 32)
         let bundle = try Validate.bundle(request.key_bundle)
-        try await withTenant(tenant.id) { connection in
+        try await withTenant(tenant.uuid) { connection in
             let user = try await authenticate(email: email, secret: secret, purpose: "recovery", on: connection)
             try await connection.query("""
                 UPDATE accounts.users SET salt = \(ByteBuffer(bytes: salt)), kdf_opslimit = \(request.kdf.opslimit), kdf_memlimit = \(request.kdf.memlimit),
@@ -423,7 +423,7 @@ struct AccountsStore: Sendable {
                     key_bundle = \(bundle)::jsonb, totp_secret = NULL, totp_pending = NULL
                 WHERE id = \(user.id)
                 """, logger: logger)
-            try await revokeAll(account: user.id, tenant: tenant.id, except: nil, reason: "recovered", on: connection)
+            try await revokeAll(account: user.id, tenant: tenant.uuid, except: nil, reason: "recovered", on: connection)
         }
     }
 
@@ -449,7 +449,7 @@ struct AccountsStore: Sendable {
 
     struct Revocation: Encodable, Sendable {
         var seq: Int64
-        var session_id: UUID
+        var session_id: String
         var expires_at: Int64
     }
 
@@ -460,7 +460,7 @@ struct AccountsStore: Sendable {
             """, logger: logger)
         var out: [Revocation] = []
         for try await (seq, session, expires) in rows.decode((Int64, UUID, Int64).self) {
-            out.append(Revocation(seq: seq, session_id: session, expires_at: expires))
+            out.append(Revocation(seq: seq, session_id: session.lower, expires_at: expires))
         }
         return out
     }

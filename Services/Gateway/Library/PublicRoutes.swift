@@ -1,0 +1,105 @@
+import HTTPTypes
+
+/// One public operation: what the gateway accepts, where it sends it and
+/// what it checks first. Path templates use `{name}` for a segment, the same
+/// syntax as the Hummingbird router and OpenAPI, so one string serves both.
+public struct PublicRoute: Sendable, Hashable, CustomStringConvertible {
+    public enum Target: String, Sendable, Hashable, CaseIterable {
+        case accounts, keydir, ingest, quota
+        /// Answered by the gateway itself (health, metrics, the OpenAPI document).
+        case gateway
+    }
+
+    public enum Access: Sendable, Hashable {
+        /// `Authorization: Bearer <access token>`, checked by the gateway.
+        case token
+        /// No user yet (signup, prelogin, login, refresh, recovery): the
+        /// tenant comes from `X-Coffre-Tenant` or the host name.
+        case tenant
+        /// Operator routes: the admin token passes through untouched and
+        /// accounts checks it.
+        case operatorToken
+        /// Gateway-owned public routes.
+        case open
+    }
+
+    public var method: HTTPRequest.Method
+    public var path: String
+    public var target: Target
+    public var access: Access
+    /// Under the per-IP and per-tenant token buckets (the credential-guessing
+    /// and signup-flood routes).
+    public var rateLimited: Bool
+    /// The body streams to the service with no size limit (uploads).
+    public var streamsBody: Bool
+
+    public init(_ method: HTTPRequest.Method, _ path: String, _ target: Target, _ access: Access,
+                rateLimited: Bool = false, streamsBody: Bool = false) {
+        self.method = method
+        self.path = path
+        self.target = target
+        self.access = access
+        self.rateLimited = rateLimited
+        self.streamsBody = streamsBody
+    }
+
+    public var description: String { "\(method.rawValue) \(path)" }
+}
+
+/// The authoritative list of the public API. The router serves exactly
+/// these (anything else is a 404, a known path with another method a 405),
+/// and `OpenAPIDocumentTests` fails when the OpenAPI document and this list
+/// disagree. A service that adds a public route adds it here and in
+/// `OpenAPIDocument.swift`.
+public enum PublicRoutes {
+    public static let all: [PublicRoute] = gateway + accounts
+
+    static let gateway: [PublicRoute] = [
+        .init(.get, "/healthz", .gateway, .open),
+        .init(.get, "/readyz", .gateway, .open),
+        .init(.get, "/metrics", .gateway, .open),
+        .init(.get, "/openapi.json", .gateway, .open),
+        .init(.get, "/openapi.yaml", .gateway, .open),
+    ]
+
+    static let accounts: [PublicRoute] = [
+        .init(.post, "/v1/admin/tenants", .accounts, .operatorToken),
+        .init(.get, "/v1/admin/tenants", .accounts, .operatorToken),
+        .init(.post, "/v1/accounts", .accounts, .tenant, rateLimited: true),
+        .init(.post, "/v1/auth/prelogin", .accounts, .tenant, rateLimited: true),
+        .init(.post, "/v1/auth/login", .accounts, .tenant, rateLimited: true),
+        .init(.post, "/v1/auth/refresh", .accounts, .tenant, rateLimited: true),
+        .init(.post, "/v1/auth/recovery/bundle", .accounts, .tenant, rateLimited: true),
+        .init(.post, "/v1/auth/recovery/reset", .accounts, .tenant, rateLimited: true),
+        .init(.post, "/v1/auth/logout", .accounts, .token),
+        .init(.get, "/v1/accounts/me", .accounts, .token),
+        .init(.delete, "/v1/accounts/me", .accounts, .token),
+        .init(.post, "/v1/accounts/me/totp", .accounts, .token),
+        .init(.post, "/v1/accounts/me/totp/confirm", .accounts, .token),
+        .init(.post, "/v1/accounts/me/password", .accounts, .token),
+        .init(.get, "/v1/sessions", .accounts, .token),
+        .init(.delete, "/v1/sessions/{id}", .accounts, .token),
+    ]
+
+    /// Services whose public API is not declared above yet: every method
+    /// under each prefix goes to the service, with a verified token. This is
+    /// scaffolding; when a service's author lists its routes above (and in the
+    /// OpenAPI document), its prefixes come out of this list so unknown paths
+    /// there become 404s at the gateway too.
+    public static let undeclaredPrefixes: [(prefix: String, target: PublicRoute.Target, streamsBody: Bool)] = [
+        ("/v1/keys", .keydir, false),
+        ("/v1/log", .keydir, false),
+        ("/v1/shares", .keydir, false),
+        ("/v1/links", .keydir, false),
+        ("/v1/uploads", .ingest, true),
+        ("/v1/nodes", .ingest, false),
+        ("/v1/files", .ingest, false),
+        ("/v1/downloads", .ingest, false),
+        ("/v1/blobs", .ingest, false),
+        ("/v1/quota", .quota, false),
+    ]
+
+    /// The methods the router knows about; any of them on a declared path
+    /// that the path does not declare is a 405.
+    static let knownMethods: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options]
+}

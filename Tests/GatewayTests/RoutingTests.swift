@@ -1,0 +1,154 @@
+import CoffreCore
+import Foundation
+import NIOCore
+import Testing
+@testable import Gateway
+
+@Suite struct RoutingTests {
+    @Test func unknownRoutesAre404ProblemsAndInternalIsNeverRouted() async throws {
+        try await GatewayHarness.run { h in
+            let auth = [("Authorization", "Bearer " + (try h.token()))]
+            for path in ["/v1/nope", "/nope", "/v1/accounts/someone", "/internal/v1/token-keys", "/internal/v1/revocations?after=0",
+                         "/v1/uploads/../../internal/v1/token-keys", "/v1/uploads/%2e%2e/x", "/v1"] {
+                let reply = try await h.send("GET", path, headers: auth)
+                #expect(reply.status == 404, "\(path)")
+                #expect(reply.isProblem, "\(path)")
+                #expect(reply.echo == nil, "\(path)")
+            }
+            let wrongMethod = try await h.send("PUT", "/v1/accounts/me", headers: auth)
+            #expect(wrongMethod.status == 405 && wrongMethod.isProblem)
+            #expect(wrongMethod.header("allow")?.contains("GET") == true)
+        }
+    }
+
+    @Test func servicesGetTheirPrefixes() async throws {
+        try await GatewayHarness.run { h in
+            let auth = [("Authorization", "Bearer " + (try h.token()))]
+            for path in ["/v1/keys/x", "/v1/log/checkpoint", "/v1/shares", "/v1/links/abc", "/v1/uploads", "/v1/nodes/1", "/v1/files/2",
+                         "/v1/downloads/3", "/v1/blobs/4", "/v1/quota"] {
+                let reply = try await h.send("GET", path, headers: auth)
+                #expect(reply.status == 200, "\(path)")
+                #expect(reply.echo?.path == path)
+                #expect(try await h.send("GET", path).status == 401, "\(path) needs a token")
+            }
+        }
+    }
+
+    @Test func roundRobinSkipsDeadInstances() async throws {
+        let second = FakeUpstream(name: "second", signingKey: try TokenSigningKey(seed: Array(repeating: 1, count: 32)), internalSecret: GatewayHarness.internalSecret)
+        let dead = "http://127.0.0.1:\(CoffreTestSupportPorts.free())"
+        try await GatewayHarness.run(configure: { config, upstream in
+            config.upstreams["ingest"] = [dead, upstream.url, second.url]
+            config.upstreams["quota"] = [dead]
+        }, extraUpstreams: [second], readinessPath: "/healthz") { h in
+            try await Self.checkRoundRobin(h)
+        }
+    }
+
+    static func checkRoundRobin(_ h: GatewayHarness) async throws {
+        let auth = [("Authorization", "Bearer " + (try h.token()))]
+        // Not ready by design (quota has no live instance): wait for the token keys.
+        let keysLoaded = try await TestEnvironment.eventually(timeout: .seconds(10)) {
+            try await h.send("GET", "/v1/files/x", headers: auth).status == 200
+        }
+        #expect(keysLoaded)
+        let ready = try await h.send("GET", "/readyz")
+        #expect(ready.status == 503 && ready.isProblem)
+        var names: [String] = []
+        for _ in 0..<8 {
+            let reply = try await h.send("GET", "/v1/files/x", headers: auth)
+            #expect(reply.status == 200)
+            names.append(reply.echo?.upstream ?? "none")
+        }
+        let fake = names.filter { $0 == "fake" }.count
+        let second = names.filter { $0 == "second" }.count
+        #expect(fake >= 2 && second >= 2 && fake + second == 8)
+        let none = try await h.send("GET", "/v1/quota", headers: auth)
+        #expect(none.status == 503 && none.isProblem)
+        #expect(none.header("retry-after") != nil)
+    }
+
+    @Test func bodySizeLimitOnJSONRoutes() async throws {
+        try await GatewayHarness.run(configure: { config, _ in config.maxJSONBodyBytes = 4096 }) { h in
+            let big = ByteBuffer(repeating: UInt8(ascii: "a"), count: 5000)
+            let reply = try await h.send("POST", "/v1/auth/login", headers: [("Content-Type", "application/json")], body: big)
+            #expect(reply.status == 413 && reply.isProblem)
+            #expect(reply.json?["type"] as? String == "urn:coffre:problem:too-large")
+            let small = try await h.send("POST", "/v1/auth/login", headers: [("Content-Type", "application/json")], body: ByteBuffer(string: "{}"))
+            #expect(small.status == 200 && small.echo?.bytes == 2)
+        }
+    }
+
+    @Test func chunkedBodiesAreBoundedToo() async throws {
+        try await GatewayHarness.run(configure: { config, _ in config.maxJSONBodyBytes = 4096 }) { h in
+            var request = HTTPClientRequest(url: h.gatewayURL + "/v1/auth/login")
+            request.method = .POST
+            let chunks = (0..<10).map { _ in ByteBuffer(repeating: 0x61, count: 1000) }
+            request.body = .stream(chunks.async, length: .unknown)
+            let response = try await h.client.execute(request, timeout: .seconds(10))
+            #expect(response.status.code == 413)
+        }
+    }
+
+    @Test func upstreamSilenceIs504() async throws {
+        try await GatewayHarness.run(configure: { config, _ in config.upstreamTimeout = .seconds(1) }) { h in
+            let auth = [("Authorization", "Bearer " + (try h.token()))]
+            let reply = try await h.send("GET", "/v1/quota?delay_ms=2500", headers: auth)
+            #expect(reply.status == 504 && reply.isProblem)
+        }
+    }
+
+    @Test func corsPreflightAndExposedHeaders() async throws {
+        try await GatewayHarness.run(configure: { config, _ in config.corsOrigins = ["https://app.example"] }) { h in
+            let preflight = try await h.send("OPTIONS", "/v1/accounts/me", headers: [
+                ("Origin", "https://app.example"), ("Access-Control-Request-Method", "GET"),
+            ])
+            #expect(preflight.status == 204)
+            #expect(preflight.header("access-control-allow-origin") == "https://app.example")
+            #expect(preflight.header("access-control-allow-headers")?.lowercased().contains("authorization") == true)
+            let actual = try await h.send("GET", "/v1/accounts/me", headers: [("Origin", "https://app.example")])
+            #expect(actual.status == 401)
+            #expect(actual.header("access-control-allow-origin") == "https://app.example")
+            #expect(actual.header("access-control-expose-headers")?.contains("Retry-After") == true)
+            let foreign = try await h.send("GET", "/v1/accounts/me", headers: [("Origin", "https://evil.example")])
+            #expect(foreign.header("access-control-allow-origin") == nil)
+        }
+    }
+
+    @Test func operationalRoutes() async throws {
+        try await GatewayHarness.run { h in
+            #expect(try await h.send("GET", "/healthz").status == 200)
+            #expect(try await h.send("GET", "/readyz").status == 200)
+            let doc = try await h.send("GET", "/openapi.json")
+            #expect(doc.status == 200 && doc.header("content-type") == "application/json")
+            #expect(doc.json?["openapi"] as? String == "3.1.0")
+            #expect(try await h.send("GET", "/openapi.yaml").status == 200)
+        }
+    }
+}
+
+import AsyncHTTPClient
+import CoffreTestSupport
+
+enum CoffreTestSupportPorts {
+    static func free() -> Int { TestEnvironment.freePort() }
+}
+
+extension Array where Element == ByteBuffer {
+    var async: AsyncBuffers { AsyncBuffers(buffers: self) }
+}
+
+struct AsyncBuffers: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let buffers: [ByteBuffer]
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var index = 0
+        let buffers: [ByteBuffer]
+        mutating func next() async -> ByteBuffer? {
+            guard index < buffers.count else { return nil }
+            defer { index += 1 }
+            return buffers[index]
+        }
+    }
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(buffers: buffers) }
+}
