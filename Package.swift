@@ -128,6 +128,11 @@ let package = Package(
                 path: "Tests/AccountsTests"
             ),
             .testTarget(
+                name: "SDKTests",
+                dependencies: ["CoffreSDK", "CoffreCrypto", "Sodium"],
+                path: "Tests/SDKTests"
+            ),
+            .testTarget(
                 name: "GatewayTests",
                 dependencies: ["CoffreCore", "CoffreTestSupport", "Gateway", hbTesting, httpClient],
                 path: "Tests/GatewayTests"

@@ -62,7 +62,7 @@ public struct CoffreClient: Sendable {
         let response = try await send("POST", "/v1/accounts", body: body, tenantHeader: true)
         try Self.requireSuccess(response)
         let created = try Self.decode(SignupResponse.self, from: response)
-        guard created.accountID.lowercased() == accountID else {
+        guard created.accountID == accountID else {
             throw CoffreClientError.accountIDMismatch(expected: accountID, received: created.accountID)
         }
 
@@ -197,7 +197,7 @@ public struct CoffreClient: Sendable {
            let ed = Sodium.base64URLDecode(me.publicKeys.ed25519).flatMap({ try? Ed25519PublicKey(rawBytes: $0) }) {
             safetyCode = SafetyCode.fingerprint(ed25519Public: ed, x25519Public: x)
         }
-        return AccountInfo(accountID: me.accountID, tenantID: me.tenantID, email: me.email, createdAt: me.createdAt?.date,
+        return AccountInfo(accountID: me.accountID.lowercased(), tenantID: me.tenantID.lowercased(), email: me.email, createdAt: me.createdAt?.date,
                            totpEnabled: me.totpEnabled, publicKeys: me.publicKeys,
                            selfSignatureValid: me.publicKeys.isSelfSignatureValid, safetyCode: safetyCode)
     }
@@ -205,7 +205,7 @@ public struct CoffreClient: Sendable {
     public func sessions(_ session: Session) async throws -> [SessionInfo] {
         let response = try await authorized(session, "GET", "/v1/sessions", body: nil)
         return try Self.decode(SessionsResponse.self, from: response).sessions.map {
-            SessionInfo(sessionID: $0.sessionID, deviceName: $0.deviceName, createdAt: $0.createdAt?.date,
+            SessionInfo(sessionID: $0.sessionID.lowercased(), deviceName: $0.deviceName, createdAt: $0.createdAt?.date,
                         lastUsedAt: $0.lastUsedAt?.date, current: $0.current ?? false)
         }
     }

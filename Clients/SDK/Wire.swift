@@ -183,6 +183,12 @@ struct SignupResponse: Decodable {
     var accountID: String
     var tenantID: String
     enum CodingKeys: String, CodingKey { case accountID = "account_id", tenantID = "tenant_id" }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        accountID = try c.decode(String.self, forKey: .accountID).lowercased()
+        tenantID = try c.decode(String.self, forKey: .tenantID).lowercased()
+    }
 }
 
 /// Login and refresh. The key bundle is decoded separately, so a malformed
@@ -198,6 +204,18 @@ struct TokenResponse: Decodable {
     enum CodingKeys: String, CodingKey {
         case accessToken = "access_token", refreshToken = "refresh_token", expiresIn = "expires_in"
         case accountID = "account_id", tenantID = "tenant_id", sessionID = "session_id"
+    }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        accessToken = try c.decode(String.self, forKey: .accessToken)
+        refreshToken = try c.decode(String.self, forKey: .refreshToken)
+        expiresIn = try c.decode(Int.self, forKey: .expiresIn)
+        // UUIDs are case-insensitive, and Foundation encodes them in upper
+        // case; key bundles are bound to the lowercase form.
+        accountID = try c.decode(String.self, forKey: .accountID).lowercased()
+        tenantID = try c.decode(String.self, forKey: .tenantID).lowercased()
+        sessionID = try c.decode(String.self, forKey: .sessionID).lowercased()
     }
 }
 

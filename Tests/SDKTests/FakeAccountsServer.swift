@@ -52,6 +52,8 @@ final class FakeAccountsServer: CoffreTransport, @unchecked Sendable {
     var preloginSalt: String?
     /// Assigns this account id at signup instead of the proposed one.
     var assignAccountID: String?
+    /// Sends ids in upper case, as Foundation's UUID encoding does.
+    var uppercaseIDs = false
     /// Answers every request with this response instead.
     var cannedResponse: TransportResponse?
 
@@ -96,7 +98,7 @@ final class FakeAccountsServer: CoffreTransport, @unchecked Sendable {
             accounts[email] = Account(accountID: id, tenantID: tenantID, email: email, salt: body["salt"] as! String, kdf: kdf,
                                       loginSecret: body["login_secret"] as! String, recoverySecret: body["recovery_secret"] as! String,
                                       publicKeys: keys, bundle: bundle)
-            return json(201, ["account_id": id, "tenant_id": tenantID])
+            return json(201, ["account_id": uppercaseIDs ? id.uppercased() : id, "tenant_id": tenantID])
 
         case ("POST", "/v1/auth/login"):
             guard let email = body["email"] as? String, let account = accounts[email],
@@ -226,8 +228,10 @@ final class FakeAccountsServer: CoffreTransport, @unchecked Sendable {
     }
 
     private func tokenBody(account: Account, sessionID: String, record: SessionRecord) -> [String: Any] {
-        ["access_token": record.accessToken, "refresh_token": record.refreshToken, "token_type": "Bearer",
-         "expires_in": expiresIn, "account_id": account.accountID, "tenant_id": account.tenantID, "session_id": sessionID]
+        let id: (String) -> String = { [uppercaseIDs] in uppercaseIDs ? $0.uppercased() : $0 }
+        return ["access_token": record.accessToken, "refresh_token": record.refreshToken, "token_type": "Bearer",
+                "expires_in": expiresIn, "account_id": id(account.accountID), "tenant_id": id(account.tenantID),
+                "session_id": id(sessionID)]
     }
 
     private func invalidCredentials() -> TransportResponse {

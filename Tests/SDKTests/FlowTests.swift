@@ -47,6 +47,16 @@ import Testing
         await #expect(throws: CoffreClientError.sessionEnded) { _ = try await client.whoami(session) }
     }
 
+    @Test func upperCaseIDsFromTheServerAreFine() async throws {
+        let server = FakeAccountsServer()
+        server.uppercaseIDs = true
+        let (result, _) = try await signUp(server)
+        let session = try #require(result.session, "\(String(describing: result.loginError))")
+        #expect(session.accountID == result.accountID && session.accountID == session.accountID.lowercased())
+        try await testClient(server).refresh(session)
+        _ = try await testClient(server).login(email: "alice@example.com", password: password)
+    }
+
     @Test func expiredAccessTokenIsRefreshedFirst() async throws {
         let server = FakeAccountsServer()
         server.expiresIn = 0

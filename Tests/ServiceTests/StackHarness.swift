@@ -1,0 +1,99 @@
+import AsyncHTTPClient
+import NIOHTTP1
+import CoffreCore
+import CoffreSDK
+import CoffreTestSupport
+import Foundation
+import NIOCore
+
+/// accounts + gateway as real processes on free ports, as an operator runs
+/// them; clients talk to the gateway over real sockets.
+final class Stack: @unchecked Sendable {
+    static let secret = "e2e-internal-secret"
+    static let adminToken = "e2e-admin-token"
+    let gatewayPort = TestEnvironment.freePort()
+    let accountsPort = TestEnvironment.freePort()
+    private var children: [ChildProcess] = []
+
+    var gatewayURL: URL { URL(string: "http://127.0.0.1:\(gatewayPort)")! }
+
+    init(gatewayEnv: [String: String] = [:]) async throws {
+        let common = [
+            "COFFRE_POSTGRES_URL": TestEnvironment.postgresURL!, "COFFRE_KAFKA_BROKERS": TestEnvironment.kafkaBrokers!,
+            "COFFRE_INTERNAL_SECRET": Self.secret, "COFFRE_ADMIN_TOKEN": Self.adminToken, "COFFRE_LOG_LEVEL": "warning",
+        ]
+        children.append(try ChildProcess.coffre("accounts", [], environment: common.merging(["ACCOUNTS_HTTP_PORT": String(accountsPort)]) { _, n in n }))
+        var env = common.merging(["GATEWAY_HTTP_PORT": String(gatewayPort), "GATEWAY_ACCOUNTS_URLS": "http://127.0.0.1:\(accountsPort)"]) { _, n in n }
+        env.merge(gatewayEnv) { _, n in n }
+        children.append(try ChildProcess.coffre("gateway", [], environment: env))
+        // Ready = accounts migrated and the gateway holds its token keys.
+        let accountsReady = try await TestEnvironment.eventually(timeout: .seconds(60), interval: .milliseconds(200)) {
+            (try? await self.status(URL(string: "http://127.0.0.1:\(self.accountsPort)/readyz")!)) == 200
+        }
+        let gatewayServing = try await TestEnvironment.eventually(timeout: .seconds(30), interval: .milliseconds(200)) {
+            (try? await self.status(self.gatewayURL.appendingPathComponent("healthz"))) == 200
+        }
+        guard accountsReady, gatewayServing else {
+            stop()
+            throw ChildProcessError(message: "stack did not start: \(children.map { $0.output.suffix(800) })")
+        }
+        // The gateway answers 503 until it holds accounts' token keys; a
+        // well-formed token under an unknown key gets 401 once it does.
+        let rogue = try TokenSigningKey(seed: Array(repeating: 9, count: 32))
+        let now = Int64(Date().timeIntervalSince1970)
+        let probe = try AccessToken.sign(AccessClaims(tid: UUID(), sub: UUID(), sid: UUID(), iat: now, exp: now + 600, kid: "probe"), with: rogue)
+        let keysLoaded = try await TestEnvironment.eventually(timeout: .seconds(30), interval: .milliseconds(200)) {
+            (try? await self.raw(.GET, "/v1/accounts/me", headers: ["Authorization": "Bearer \(probe)"]))?.status == 401
+        }
+        guard keysLoaded else {
+            stop()
+            throw ChildProcessError(message: "gateway never loaded token keys: \(logs.suffix(1500))")
+        }
+    }
+
+    func stop() {
+        children.forEach { $0.stop() }
+    }
+
+    var logs: String { children.map(\.output).joined(separator: "\n") }
+
+    func status(_ url: URL) async throws -> Int {
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = .GET
+        return Int(try await HTTPClient.shared.execute(request, timeout: .seconds(5)).status.code)
+    }
+
+    struct Reply {
+        var status: Int
+        var headers: [(String, String)]
+        var body: String
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:] }
+        func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+    }
+
+    func raw(_ method: HTTPMethod, _ path: String, body: String? = nil, headers: [String: String] = [:]) async throws -> Reply {
+        var request = HTTPClientRequest(url: gatewayURL.absoluteString + path)
+        request.method = method
+        for (k, v) in headers { request.headers.add(name: k, value: v) }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(20))
+        let bytes = try await response.body.collect(upTo: 4 << 20)
+        return Reply(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: String(buffer: bytes))
+    }
+
+    func client(tenant: String? = nil) -> CoffreClient {
+        CoffreClient(server: gatewayURL, tenant: tenant, profile: .testing)
+    }
+
+    func createTenant(_ slug: String) async throws {
+        let reply = try await raw(.POST, "/v1/admin/tenants", body: #"{"slug":"\#(slug)","display_name":"\#(slug)"}"#,
+                                  headers: ["Authorization": "Bearer \(Self.adminToken)"])
+        guard reply.status == 201 else { throw ChildProcessError(message: "tenant: \(reply.status) \(reply.body)") }
+    }
+}
+
+func uniqueEmail() -> String { TestEnvironment.unique("e2e") + "@example.com" }
+func uniqueSlug() -> String { TestEnvironment.unique("t").replacingOccurrences(of: "_", with: "-") }
