@@ -85,7 +85,7 @@ public final class ChildProcess: @unchecked Sendable {
     public let process = Process()
     public let outputPath: String
 
-    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws {
         outputPath = NSTemporaryDirectory() + "coffre-child-" + UUID().uuidString + ".log"
         FileManager.default.createFile(atPath: outputPath, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
@@ -94,13 +94,21 @@ public final class ChildProcess: @unchecked Sendable {
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         process.standardOutput = handle
         process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        if let input {
+            let pipe = Pipe()
+            process.standardInput = pipe
+            try process.run()
+            pipe.fileHandleForWriting.write(Data(input.utf8))
+            try pipe.fileHandleForWriting.close()
+        } else {
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+        }
     }
 
     /// A Coffre executable from the build's bin dir.
-    public static func coffre(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws -> ChildProcess {
-        try ChildProcess(TestEnvironment.binDir! + "/" + name, arguments, environment: environment)
+    public static func coffre(_ name: String, _ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> ChildProcess {
+        try ChildProcess(TestEnvironment.binDir! + "/" + name, arguments, environment: environment, input: input)
     }
 
     public var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }

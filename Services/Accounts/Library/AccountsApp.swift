@@ -1,6 +1,7 @@
 import CoffreCore
 import Hummingbird
 import Logging
+import PostgresNIO
 
 /// Settings of the accounts service (environment variables):
 ///
@@ -65,5 +66,22 @@ public enum AccountsApp {
             services: core.services,
             logger: logger
         )
+    }
+}
+
+extension AccountsApp {
+    /// Every route the accounts router serves, as "METHOD /path" with
+    /// `{name}` parameters: the gateway's route list and OpenAPI document are
+    /// checked against it. Builds the router only; nothing connects.
+    public static func routeList() -> [String] {
+        var logger = Logger(label: "routes")
+        logger.logLevel = .critical
+        let config = try! PostgresSetup.configuration(url: "postgres://u@127.0.0.1:1/d", poolSize: 1)
+        let store = AccountsStore(postgres: PostgresClient(configuration: config, backgroundLogger: logger),
+                                  outbox: Outbox(schema: schema), hasher: VerifierHasher(pepper: []),
+                                  signingKey: try! TokenSigningKey(seed: Array(repeating: 1, count: 32)), logger: logger)
+        let router = Router(context: CoffreRequestContext.self)
+        AccountsRoutes(store: store, adminToken: nil).add(to: router)
+        return router.routes.map { "\($0.method.rawValue) \($0.path.description)" }
     }
 }
