@@ -109,7 +109,7 @@ let package = Package(
             ),
             .executableTarget(
                 name: "coffre-bench",
-                dependencies: ["CoffreCore", "CoffreTestSupport", "Kafka", postgres, logging, argumentParser, hdr],
+                dependencies: ["CoffreCore", "CoffreTestSupport", "Kafka", "Sodium", postgres, logging, argumentParser, hdr, httpClient],
                 path: "Tools/Bench"
             ),
             .testTarget(

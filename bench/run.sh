@@ -2,7 +2,7 @@
 # Reruns Coffre's benchmarks next to their baselines on this machine and
 # rewrites bench/RESULTS.md. Uses its own Postgres/Tansu (bench ports).
 #
-#   ./coffre bench [EVENTS]     (default 200000)
+#   ./coffre bench [EVENTS]     (default 200000; then bench/signups.sh)
 #
 # 1. kcat: produce EVENTS messages of the size of a Coffre event to a fresh
 #    topic, then consume them all (librdkafka 2.8.0, same broker).
@@ -105,3 +105,6 @@ else:
 open(path, "w").write(text)
 PY
 echo "kcat end-to-end: $kcat_e2e ev/s (group: $kcat_e2e_g); coffre pipeline: $pipe_rate ev/s (ratio $ratio, vs group $ratio_g)"
+
+# Signups through the gateway next to pgbench.
+bash "$COFFRE_ROOT/bench/signups.sh"

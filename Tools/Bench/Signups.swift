@@ -1,0 +1,154 @@
+import ArgumentParser
+import AsyncHTTPClient
+import CoffreCore
+import Foundation
+import Histogram
+import NIOCore
+import NIOHTTP1
+import Sodium
+
+/// Signups per second through the gateway. The client side (Argon2id, key
+/// generation, wrapping) happens before the clock starts: each prepared body
+/// carries fresh random secrets, real Ed25519 keys with a valid
+/// self-signature and a key bundle of realistic size, so the server does all
+/// of its real work.
+struct Signups: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Signups/s through the gateway: closed-loop maximum, then p99 at 80% of it (open loop).")
+
+    @Option var gateway: String
+    @Option var count: Int = 6000
+    @Option var concurrency: Int = 32
+    @Option(help: "Seconds of the open-loop phase at 80% of the measured maximum.") var seconds: Int = 10
+
+    static func body(index: Int) throws -> ByteBuffer {
+        let signing = Sodium.Sign.keyPair()
+        let box = Sodium.Box.keyPair()
+        let x = Base64URL.encode(box.publicKey), ed = Base64URL.encode(signing.publicKey)
+        let sig = try Sodium.Sign.detached(Array("coffre-keys-v1\n\(x)\n\(ed)".utf8), secretKey: signing.secretKey)
+        let wrapped = { (n: Int) in Base64URL.encode(Sodium.randomBytes(n)) }
+        let object: [String: Any] = [
+            "account_id": UUID().uuidString.lowercased(),
+            "email": "bench-\(index)-\(UUID().uuidString.prefix(8))@example.com",
+            "salt": wrapped(16),
+            "kdf": ["algorithm": "argon2id13", "opslimit": 2, "memlimit": 67_108_864],
+            "login_secret": wrapped(32), "recovery_secret": wrapped(32),
+            "public_keys": ["x25519": x, "ed25519": ed, "self_signature": Base64URL.encode(sig)],
+            // Shaped like the SDK's bundle: four AEAD envelopes and the public keys.
+            "key_bundle": ["version": 1, "master_by_password": wrapped(73), "master_by_recovery": wrapped(73),
+                           "x25519_secret": wrapped(73), "ed25519_secret": wrapped(105), "x25519_public": x, "ed25519_public": ed],
+        ]
+        return ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: object))
+    }
+
+    func run() async throws {
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
+            connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency * 2)))
+        var bodies: [ByteBuffer] = []
+        bodies.reserveCapacity(count)
+        for i in 0..<count { bodies.append(try Self.body(index: i)) }
+
+        let gateway = self.gateway
+        @Sendable func signup(_ body: ByteBuffer) async -> Int {
+            var request = HTTPClientRequest(url: gateway + "/v1/accounts")
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(body)
+            do {
+                let response = try await client.execute(request, timeout: .seconds(30))
+                _ = try await response.body.collect(upTo: 1 << 16)
+                return Int(response.status.code)
+            } catch {
+                return -1
+            }
+        }
+
+        // Phase 1: closed loop, `concurrency` clients back to back.
+        let clock = ContinuousClock()
+        let next = Counter()
+        let statuses = StatusCounter()
+        let prepared = bodies
+        let started = clock.now
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    while true {
+                        let i = next.next()
+                        if i >= prepared.count { return }
+                        statuses.add(await signup(prepared[i]))
+                    }
+                }
+            }
+        }
+        let elapsed = clock.now - started
+        let maxRate = Double(count) / elapsed.seconds
+        let closed = statuses.snapshot()
+
+        // Phase 2: open loop at 80% of that rate; latency from the intended start.
+        let rate = maxRate * 0.8
+        let n = Int(rate * Double(seconds))
+        var openBodies: [ByteBuffer] = []
+        openBodies.reserveCapacity(n)
+        for i in 0..<n { openBodies.append(try Self.body(index: count + i)) }
+        let histogram = HistogramBox()
+        let openStatuses = StatusCounter()
+        let interval = 1.0 / rate
+        let openPrepared = openBodies
+        let openStart = clock.now
+        await withTaskGroup(of: Void.self) { group in
+            for i in 0..<n {
+                let intended = openStart + .seconds(Double(i) * interval)
+                let now = clock.now
+                if intended > now { try? await Task.sleep(until: intended, clock: clock) }
+                let body = openPrepared[i]
+                group.addTask {
+                    let status = await signup(body)
+                    openStatuses.add(status)
+                    histogram.record((clock.now - intended).seconds)
+                }
+            }
+        }
+        let achieved = Double(n) / (clock.now - openStart).seconds
+        let result: [String: Any] = [
+            "closed_loop": ["signups": count, "seconds": elapsed.seconds, "per_second": maxRate, "concurrency": concurrency, "statuses": closed],
+            "open_loop": [
+                "offered_per_second": rate, "achieved_per_second": achieved, "signups": n, "statuses": openStatuses.snapshot(),
+                "p50_ms": histogram.percentile(50), "p90_ms": histogram.percentile(90), "p99_ms": histogram.percentile(99),
+                "max_ms": histogram.percentile(100),
+            ],
+        ]
+        print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
+        try await client.shutdown()
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func next() -> Int { lock.lock(); defer { lock.unlock() }; value += 1; return value - 1 }
+}
+
+final class StatusCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var counts: [String: Int] = [:]
+    func add(_ status: Int) { lock.lock(); counts[String(status), default: 0] += 1; lock.unlock() }
+    func snapshot() -> [String: Int] { lock.lock(); defer { lock.unlock() }; return counts }
+}
+
+/// Latencies in microseconds, reported in milliseconds.
+final class HistogramBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    func record(_ seconds: Double) {
+        lock.lock()
+        _ = histogram.record(UInt64(max(0, seconds) * 1_000_000))
+        lock.unlock()
+    }
+    func percentile(_ p: Double) -> Double {
+        lock.lock(); defer { lock.unlock() }
+        return Double(histogram.valueAtPercentile(p)) / 1000
+    }
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Signups/s through the gateway next to raw Postgres doing the same writes.
+#
+#   bench/signups.sh [SIGNUPS]      (default 6000; ./coffre bench runs it)
+#
+# 1. pgbench, 8 clients, 15 s: bench/signup.pgbench (the user row and its
+#    outbox row in one durable transaction): the machine's ceiling.
+# 2. coffre-bench signups: release gateway + accounts; bodies prepared before
+#    the clock (client-side Argon2id is not part of the server's work);
+#    closed loop for the maximum rate, then an open loop at 80% of it for
+#    latency measured from each request's intended start.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+SIGNUPS="${1:-6000}"
+export COFFRE_DATA="${COFFRE_BENCH_DATA:-$COFFRE_CACHE/bench-data}"
+export COFFRE_PG_PORT="${COFFRE_BENCH_PG_PORT:-55452}"
+export COFFRE_KAFKA_PORT="${COFFRE_BENCH_KAFKA_PORT:-59112}"
+GW_PORT=28080; AC_PORT=28081
+CONFIG="${COFFRE_BENCH_BUILD:-release}"
+SCRATCH="$COFFRE_ROOT/.build-$CONFIG"
+cd "$COFFRE_ROOT"
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  sleep 1
+  bash "$COFFRE_SCRIPTS/kafka.sh" stop >/dev/null 2>&1 || true
+  bash "$COFFRE_SCRIPTS/pg.sh" stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+bash "$COFFRE_SCRIPTS/pg.sh" start
+bash "$COFFRE_SCRIPTS/kafka.sh" start
+bash "$COFFRE_SCRIPTS/kafka.sh" topics
+log "building gateway, accounts, coffre-bench ($CONFIG)"
+for p in gateway accounts coffre-bench; do swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product "$p" 2>&1 | tail -n 1; done
+BIN="$(swift build -c "$CONFIG" --scratch-path "$SCRATCH" --show-bin-path)"
+PG_URL="$(bash "$COFFRE_SCRIPTS/pg.sh" url)"
+mkdir -p "$COFFRE_DATA/run"
+env COFFRE_POSTGRES_URL="$PG_URL" COFFRE_KAFKA_BROKERS="127.0.0.1:$COFFRE_KAFKA_PORT" COFFRE_LOG_LEVEL=warning \
+  ACCOUNTS_HTTP_PORT=$AC_PORT COFFRE_POSTGRES_POOL_SIZE=16 "$BIN/accounts" >"$COFFRE_DATA/run/bench-accounts.log" 2>&1 &
+pids+=($!)
+env COFFRE_LOG_LEVEL=warning GATEWAY_HTTP_PORT=$GW_PORT GATEWAY_ACCOUNTS_URLS="http://127.0.0.1:$AC_PORT" \
+  GATEWAY_RATE_PER_IP_PER_MINUTE=100000000 GATEWAY_RATE_PER_IP_BURST=100000 \
+  GATEWAY_RATE_PER_TENANT_PER_MINUTE=100000000 GATEWAY_RATE_PER_TENANT_BURST=100000 \
+  "$BIN/gateway" >"$COFFRE_DATA/run/bench-gateway.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$AC_PORT/readyz" >/dev/null && break; sleep 0.2; done
+curl -fs "http://127.0.0.1:$AC_PORT/readyz" >/dev/null || die "accounts not ready: $(tail -5 "$COFFRE_DATA/run/bench-accounts.log")"
+wait_for_port 127.0.0.1 $GW_PORT 30 || die "gateway not listening"
+sleep 2  # token keys
+
+log "pgbench: raw signup-shaped transactions (8 clients, 15 s)"
+pg_tps=$(PGPASSWORD=coffre pgbench -n -h 127.0.0.1 -p "$COFFRE_PG_PORT" -U coffre -c 8 -j 2 -T 15 -f "$COFFRE_ROOT/bench/signup.pgbench" coffre 2>&1 \
+  | awk '/^tps = / {print int($3); exit}')
+log "coffre-bench signups through the gateway"
+result=$("$BIN/coffre-bench" signups --gateway "http://127.0.0.1:$GW_PORT" --count "$SIGNUPS" --concurrency 32 --seconds 10 | tail -n 1)
+get() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); v=d[sys.argv[2]][sys.argv[3]]; print(v if isinstance(v, dict) else f'{v:.{sys.argv[4]}f}')" "$result" "$@"; }
+max_rate=$(get closed_loop per_second 0); closed_statuses=$(get closed_loop statuses 0)
+offered=$(get open_loop offered_per_second 0); achieved=$(get open_loop achieved_per_second 0)
+p50=$(get open_loop p50_ms 1); p90=$(get open_loop p90_ms 1); p99=$(get open_loop p99_ms 1); pmax=$(get open_loop max_ms 1)
+open_statuses=$(get open_loop statuses 0)
+ratio=$(python3 -c "print(f'{$max_rate/$pg_tps:.2f}')")
+
+machine="$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME"), PostgreSQL $(psql --version | awk '{print $3}')"
+python3 - "$COFFRE_ROOT/bench/RESULTS.md" <<PY
+import re, sys
+path = sys.argv[1]
+section = """<!-- signups:start -->
+## Signups through the gateway
+
+Command: \`bench/signups.sh $SIGNUPS\` (part of \`./coffre bench\`; services and coffre-bench built $CONFIG, $(date -u +%Y-%m-%d)). Machine: $machine.
+The load generator, gateway, accounts, Postgres and the broker share the machine's cores.
+
+| what | signups/s | latency |
+|---|---:|---|
+| raw Postgres, pgbench 8 clients (\`bench/signup.pgbench\`: user row + outbox row, durable commit) | $pg_tps | baseline |
+| **gateway → accounts, closed loop, 32 clients** | **$max_rate** | statuses $closed_statuses |
+| gateway → accounts, open loop at 80% ($offered/s offered, $achieved/s achieved) | | p50 $p50 ms, p90 $p90 ms, **p99 $p99 ms**, max $pmax ms; statuses $open_statuses |
+
+Gateway / raw Postgres: **$ratio** (target ≥ 0.5); p99 at 80% of the maximum: **$p99 ms** (target < 50 ms).
+<!-- signups:end -->"""
+try:
+    text = open(path).read()
+except FileNotFoundError:
+    text = "# Benchmark results\n\n"
+if "<!-- signups:start -->" in text:
+    text = re.sub(r"<!-- signups:start -->.*<!-- signups:end -->", lambda m: section, text, flags=re.S)
+else:
+    text = text.rstrip() + "\n\n" + section + "\n"
+open(path, "w").write(text)
+PY
+echo "pgbench: $pg_tps tps; gateway signups: $max_rate/s (ratio $ratio); open loop at $offered/s: p99 $p99 ms"
