@@ -50,6 +50,9 @@ service_env() {
   pg_url="$(bash "$COFFRE_SCRIPTS/pg.sh" url)"
   echo "COFFRE_POSTGRES_URL=$pg_url"
   echo "COFFRE_KAFKA_BROKERS=127.0.0.1:$COFFRE_KAFKA_PORT"
+  # Development defaults; set real secrets in the environment for anything else.
+  echo "COFFRE_ADMIN_TOKEN=${COFFRE_ADMIN_TOKEN:-coffre-dev-admin-token}"
+  echo "COFFRE_INTERNAL_SECRET=${COFFRE_INTERNAL_SECRET:-coffre-development-internal-secret-change-me}"
   echo "$(prefix_of "$s")_HTTP_PORT=$(port_of "$s")"
   echo "INGEST_BLOB_DIR=$COFFRE_DATA/blobs"
   echo "INGEST_QUOTA_URL=http://127.0.0.1:$(port_of quota)"
@@ -108,6 +111,8 @@ up() {
   for s in "${SERVICES[@]}"; do wait_ready "$s"; done
   log "all services ready"
   echo "Coffre gateway: http://127.0.0.1:$(port_of gateway)"
+  echo "Client: $(bin_dir)/coffre --server http://127.0.0.1:$(port_of gateway) signup"
+  echo "Operator token (development): ${COFFRE_ADMIN_TOKEN:-coffre-dev-admin-token}"
 }
 
 down() {

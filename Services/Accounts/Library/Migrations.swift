@@ -87,6 +87,33 @@ enum AccountsMigrations {
                     USING (tenant_id = NULLIF(current_setting('coffre.tenant_id', true), '')::uuid)
                     WITH CHECK (tenant_id = NULLIF(current_setting('coffre.tenant_id', true), '')::uuid);
                 """),
+            // Signup is the launch-day hot path: one round trip instead of six
+            // (BEGIN, tenant setting, user row, outbox row, COMMIT). The
+            // function sets the row-level-security tenant for its own
+            // transaction, so the policies still check the insert.
+            Migration(3, "signup in one call", sql: """
+                CREATE FUNCTION accounts.signup_user(
+                    p_tenant uuid, p_id uuid, p_email text, p_salt bytea, p_ops bigint, p_mem bigint,
+                    p_verifier bytea, p_recovery bytea, p_x25519 bytea, p_ed25519 bytea, p_signature bytea, p_bundle jsonb,
+                    p_event_id uuid, p_topic text, p_key text, p_payload bytea
+                ) RETURNS boolean LANGUAGE plpgsql AS $fn$
+                DECLARE
+                    inserted uuid;
+                BEGIN
+                    PERFORM set_config('coffre.tenant_id', p_tenant::text, true);
+                    INSERT INTO accounts.users (tenant_id, id, email, salt, kdf_opslimit, kdf_memlimit, verifier, recovery_verifier,
+                                                public_x25519, public_ed25519, self_signature, key_bundle)
+                    VALUES (p_tenant, p_id, p_email, p_salt, p_ops, p_mem, p_verifier, p_recovery, p_x25519, p_ed25519, p_signature, p_bundle)
+                    ON CONFLICT DO NOTHING
+                    RETURNING id INTO inserted;
+                    IF inserted IS NULL THEN
+                        RETURN false;
+                    END IF;
+                    INSERT INTO accounts.outbox (event_id, topic, key, payload) VALUES (p_event_id, p_topic, p_key, p_payload);
+                    RETURN true;
+                END
+                $fn$;
+                """),
         ]
     }
 }

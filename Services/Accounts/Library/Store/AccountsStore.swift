@@ -15,6 +15,7 @@ struct AccountsStore: Sendable {
     let signingKey: TokenSigningKey
     let logger: Logger
     let accessTokenTTL: Int64 = 300
+    let tenantCache = TenantCache()
     static let topic = "coffre.accounts"
     static let source = "/coffre/accounts"
 
@@ -47,9 +48,14 @@ struct AccountsStore: Sendable {
         return tenants
     }
 
+    /// Tenants by slug, cached for a few seconds: every pre-login request
+    /// needs one, and they change only through the admin API.
     func tenant(slug: String) async throws -> Tenant? {
+        if let cached = tenantCache.get(slug) { return cached }
         let rows = try await postgres.query("SELECT \(unescaped: Self.tenantColumns) FROM accounts.tenants WHERE slug = \(slug)", logger: logger)
-        return try await decodeTenants(rows).first
+        let tenant = try await decodeTenants(rows).first
+        if let tenant { tenantCache.put(slug, tenant) }
+        return tenant
     }
 
     func listTenants() async throws -> [Tenant] {
@@ -108,31 +114,28 @@ struct AccountsStore: Sendable {
         let accountID = request.account_id ?? UUID()
         let verifier = hasher.verifier(account: accountID, secret: loginSecret, purpose: "login")
         let recoveryVerifier = hasher.verifier(account: accountID, secret: recoverySecret, purpose: "recovery")
-        return try await withTenant(tenant.uuid) { connection in
-            let rows = try await connection.query("""
-                INSERT INTO accounts.users (tenant_id, id, email, salt, kdf_opslimit, kdf_memlimit, verifier, recovery_verifier,
-                                            public_x25519, public_ed25519, self_signature, key_bundle)
-                VALUES (\(tenant.uuid), \(accountID), \(email), \(ByteBuffer(bytes: salt)), \(request.kdf.opslimit), \(request.kdf.memlimit),
-                        \(ByteBuffer(bytes: verifier)), \(ByteBuffer(bytes: recoveryVerifier)), \(ByteBuffer(bytes: x25519)),
-                        \(ByteBuffer(bytes: ed25519)), \(ByteBuffer(bytes: signature)), \(bundle)::jsonb)
-                ON CONFLICT DO NOTHING
-                RETURNING id
-                """, logger: logger)
-            var inserted = false
-            for try await _ in rows { inserted = true }
-            guard inserted else {
-                // Same email in this tenant, or (rarely) a client-proposed id already used.
-                throw Problem.conflict("an account with this email exists in this tenant", type: "urn:coffre:problem:email-taken")
-            }
-            try await emit("coffre.account.created", tenant: tenant.uuid, subject: accountID, data: .object([
-                "tenant_id": .string(tenant.uuid.uuidString.lowercased()), "account_id": .string(accountID.uuidString.lowercased()),
-                "public_keys": .object([
-                    "x25519": .string(request.public_keys.x25519), "ed25519": .string(request.public_keys.ed25519),
-                    "self_signature": .string(request.public_keys.self_signature),
-                ]),
-            ]), on: connection)
-            return SignupResponse(account_id: accountID.lower, tenant_id: tenant.id)
+        let event = CloudEvent(source: Self.source, type: "coffre.account.created", subject: accountID.lower, tenant: tenant.id, data: .object([
+            "tenant_id": .string(tenant.id), "account_id": .string(accountID.lower),
+            "public_keys": .object([
+                "x25519": .string(request.public_keys.x25519), "ed25519": .string(request.public_keys.ed25519),
+                "self_signature": .string(request.public_keys.self_signature),
+            ]),
+        ]))
+        let payload = ByteBuffer(bytes: try event.encoded())
+        // One statement, so one implicit transaction: the user row and its
+        // outbox event are committed together or not at all.
+        let rows = try await postgres.query("""
+            SELECT accounts.signup_user(\(tenant.uuid), \(accountID), \(email), \(ByteBuffer(bytes: salt)), \(request.kdf.opslimit), \(request.kdf.memlimit),
+                \(ByteBuffer(bytes: verifier)), \(ByteBuffer(bytes: recoveryVerifier)), \(ByteBuffer(bytes: x25519)), \(ByteBuffer(bytes: ed25519)),
+                \(ByteBuffer(bytes: signature)), \(bundle)::jsonb, \(event.id), \(Self.topic), \(accountID.lower), \(payload))
+            """, logger: logger)
+        var inserted = false
+        for try await value in rows.decode(Bool.self) { inserted = value }
+        guard inserted else {
+            // Same email in this tenant, or (rarely) a client-proposed id already used.
+            throw Problem.conflict("an account with this email exists in this tenant", type: "urn:coffre:problem:email-taken")
         }
+        return SignupResponse(account_id: accountID.lower, tenant_id: tenant.id)
     }
 
     struct UserRow: Sendable {
@@ -463,5 +466,27 @@ struct AccountsStore: Sendable {
             out.append(Revocation(seq: seq, session_id: session.lower, expires_at: expires))
         }
         return out
+    }
+}
+
+/// Slug → tenant, kept five seconds. A tenant created on another replica is
+/// found at once (misses are not cached); limit changes show within seconds.
+final class TenantCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var entries: [String: (Tenant, ContinuousClock.Instant)] = [:]
+    private let ttl: Duration = .seconds(5)
+
+    func get(_ slug: String) -> Tenant? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let (tenant, at) = entries[slug], ContinuousClock.now - at < ttl else { return nil }
+        return tenant
+    }
+
+    func put(_ slug: String, _ tenant: Tenant) {
+        lock.lock()
+        defer { lock.unlock() }
+        if entries.count > 10_000 { entries.removeAll() }
+        entries[slug] = (tenant, ContinuousClock.now)
     }
 }
