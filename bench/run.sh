@@ -72,11 +72,7 @@ batches=$(get consumer_batches 0)
 rm -rf "$tmp"
 
 machine="$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME"), librdkafka $RDKAFKA_VERSION, Tansu $TANSU_VERSION (memory storage), PostgreSQL $(psql --version | awk '{print $3}')"
-out="$COFFRE_ROOT/bench/RESULTS.md"
-python3 - "$out" <<PY
-import re, sys, datetime
-path = sys.argv[1]
-section = """<!-- pipeline:start -->
+python3 "$COFFRE_ROOT/bench/update_results.py" pipeline <<MD
 ## Events: outbox → relay → Kafka → idempotent consumer
 
 Command: \`./coffre bench $EVENTS\` (coffre-bench built $CONFIG, $(date -u +%Y-%m-%d)). Machine: $machine.
@@ -93,17 +89,7 @@ Messages of ~$msg_bytes bytes (a CloudEvents envelope), keyed by 1,000 accounts,
 | **Coffre outbox → relay → Kafka → consumer → Postgres** | **$pipe_rate** | $EVENTS events in $pipe_s s ($batches consumer batches), each applied once with its dedupe row |
 
 Coffre pipeline / kcat end to end: **$ratio** against kcat without a group, **$ratio_g** against kcat in a group (target ≥ 0.5).
-<!-- pipeline:end -->"""
-try:
-    text = open(path).read()
-except FileNotFoundError:
-    text = "# Benchmark results\n\nEvery figure here was printed by a command in this repository, next to its baseline from the same run.\n\n"
-if "<!-- pipeline:start -->" in text:
-    text = re.sub(r"<!-- pipeline:start -->.*<!-- pipeline:end -->", lambda m: section, text, flags=re.S)
-else:
-    text = text.rstrip() + "\n\n" + section + "\n"
-open(path, "w").write(text)
-PY
+MD
 echo "kcat end-to-end: $kcat_e2e ev/s (group: $kcat_e2e_g); coffre pipeline: $pipe_rate ev/s (ratio $ratio, vs group $ratio_g)"
 
 # Signups through the gateway next to pgbench.

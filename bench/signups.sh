@@ -66,10 +66,7 @@ python3 -c "import json,sys; s=json.loads(sys.argv[1])['closed_loop']['statuses'
   || die "signups did not all succeed: $closed_statuses"
 
 machine="$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME"), PostgreSQL $(psql --version | awk '{print $3}')"
-python3 - "$COFFRE_ROOT/bench/RESULTS.md" <<PY
-import re, sys
-path = sys.argv[1]
-section = """<!-- signups:start -->
+python3 "$COFFRE_ROOT/bench/update_results.py" signups <<MD
 ## Signups through the gateway
 
 Command: \`bench/signups.sh $SIGNUPS\` (part of \`./coffre bench\`; services and coffre-bench built $CONFIG, $(date -u +%Y-%m-%d)). Machine: $machine.
@@ -82,15 +79,5 @@ The load generator, gateway, accounts, Postgres and the broker share the machine
 | gateway → accounts, open loop at 80% ($offered/s offered, $achieved/s achieved) | | p50 $p50 ms, p90 $p90 ms, **p99 $p99 ms**, max $pmax ms; statuses $open_statuses |
 
 Gateway / raw Postgres: **$ratio** (target ≥ 0.5); p99 at 80% of the maximum: **$p99 ms** (target < 50 ms).
-<!-- signups:end -->"""
-try:
-    text = open(path).read()
-except FileNotFoundError:
-    text = "# Benchmark results\n\n"
-if "<!-- signups:start -->" in text:
-    text = re.sub(r"<!-- signups:start -->.*<!-- signups:end -->", lambda m: section, text, flags=re.S)
-else:
-    text = text.rstrip() + "\n\n" + section + "\n"
-open(path, "w").write(text)
-PY
+MD
 echo "pgbench: $pg_tps tps; gateway signups: $max_rate/s (ratio $ratio); open loop at $offered/s: p99 $p99 ms"

@@ -21,8 +21,11 @@ public typealias EventEffect = @Sendable (_ events: [CloudEvent], _ connection: 
 /// replayed or duplicated event finds its id and changes nothing.
 public final class IdempotentConsumer: Service, Sendable {
     public struct Options: Sendable {
-        public var batchSize = 500
-        public var pollTimeout: Duration = .milliseconds(200)
+        public var batchSize = 2000
+        // librdkafka's batch call waits for a full batch or this timeout,
+        // whichever comes first: keep it short so a partial batch is not
+        // held back (at 200 ms throughput fell to ~3k events/s).
+        public var pollTimeout: Duration = .milliseconds(20)
         /// An event whose effect keeps failing is retried this many times,
         /// then recorded as dead (outcome `failed`) so the partition moves on.
         public var maxAttempts = 5

@@ -64,7 +64,7 @@ public struct Outbox: Sendable {
 /// dedupe by event id.
 public final class OutboxRelay: Service, Sendable {
     public struct Options: Sendable {
-        public var batchSize = 1000
+        public var batchSize = 5000
         public var idleInterval: Duration = .milliseconds(20)
         public var maxBackoff: Duration = .seconds(5)
         /// Sent rows are deleted after this long (kept a while for operators).

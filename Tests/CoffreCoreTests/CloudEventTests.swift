@@ -36,3 +36,24 @@ import Testing
         #expect(throws: DecodingError.self) { try CloudEvent.decode(bytes) }
     }
 }
+
+@Suite struct RFC3339Tests {
+    @Test(arguments: [
+        ("2026-11-29T03:00:00Z", 1_795_921_200.0),
+        ("2026-11-29T03:00:00.250Z", 1_795_921_200.25),
+        ("2026-11-29T04:30:00+01:30", 1_795_921_200.0),
+        ("2026-11-29T01:00:00-02:00", 1_795_921_200.0),
+        ("1970-01-01T00:00:00Z", 0.0),
+    ])
+    func parsesWhatTheSpecAllows(text: String, epoch: Double) throws {
+        let event = #"{"specversion":"1.0","id":"8B7E1E2C-0D0B-4C2E-9D1E-1E1E1E1E1E1E","source":"/x","type":"t","time":"\#(text)","tenant":"t","datacontenttype":"application/json","data":{}}"#
+        let decoded = try CloudEvent.decode(Array(event.utf8))
+        #expect(abs(decoded.time.timeIntervalSince1970 - epoch) < 0.0005)
+    }
+
+    @Test(arguments: ["2026-11-29 03:00:00Z", "2026-13-01T00:00:00Z", "2026-11-29T03:00:00", "2026-11-29T03:00:00.Z", "yesterday", "2026-11-29T03:00:00Zjunk"])
+    func rejectsWhatItDoesNot(text: String) {
+        let event = #"{"specversion":"1.0","id":"8B7E1E2C-0D0B-4C2E-9D1E-1E1E1E1E1E1E","source":"/x","type":"t","time":"\#(text)","tenant":"t","datacontenttype":"application/json","data":{}}"#
+        #expect(throws: DecodingError.self) { try CloudEvent.decode(Array(event.utf8)) }
+    }
+}

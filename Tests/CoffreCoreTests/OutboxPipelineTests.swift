@@ -51,8 +51,9 @@ struct OutboxPipelineTests {
             defer { relayTask.cancel() }
 
             let consumeArgs = ["consume", "--postgres", url, "--brokers", brokers, "--schema", schema, "--topic", topic, "--name", "pipe"]
-            // First consumer: killed with SIGKILL part-way through.
-            let first = try ChildProcess.coffre("coffre-testkit", consumeArgs)
+            // First consumer: killed with SIGKILL part-way through (small,
+            // slowed batches so "part-way" reliably comes before the end).
+            let first = try ChildProcess.coffre("coffre-testkit", consumeArgs + ["--batch-size", "100", "--effect-delay-ms", "20"])
             defer { first.stop() }
             let partWay = try await TestEnvironment.eventually(timeout: .seconds(90)) {
                 try await PipelineSchema.counts(client, schema: schema, logger: logger).applied >= 2_000

@@ -22,9 +22,10 @@ public enum PipelineSchema {
 
     /// The effect: add the events' `n` to the counter and log their ids,
     /// two statements per batch.
-    public static func effect(schema: String) -> EventEffect {
+    public static func effect(schema: String, delay: Duration = .zero) -> EventEffect {
         let s = PostgresSetup.identifier(schema)
         return { events, connection, logger in
+            if delay > .zero { try await Task.sleep(for: delay) }
             var ids: [UUID] = []
             var ns: [Int64] = []
             for event in events {

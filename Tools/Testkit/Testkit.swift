@@ -59,6 +59,8 @@ struct Consume: AsyncParsableCommand {
     @Option(help: "Kafka consumer group (defaults to the name).") var group: String?
     @Option(help: "Exit once the counter reaches this many applied events.") var expect: Int?
     @Option(help: "Exit once this many messages were consumed (applied or duplicate).") var drain: Int?
+    @Option(help: "Messages per batch.") var batchSize: Int = 2000
+    @Option(help: "Extra time each batch's effect takes, in ms (to stretch a run so a test can kill it part-way).") var effectDelayMs: Int = 0
 
     func run() async throws {
         CoffreLogging.bootstrap(service: "testkit-consume", level: "info")
@@ -68,10 +70,11 @@ struct Consume: AsyncParsableCommand {
         let seen = SeenCounter()
         var options = IdempotentConsumer.Options()
         options.observer = { seen.add($0) }
+        options.batchSize = batchSize
         let consumer = try IdempotentConsumer(
             name: name, groupID: group, schema: schema, client: client,
             kafka: KafkaConfiguration(bootstrapServers: brokers), topics: [topic], logger: logger,
-            options: options, startWhen: ready, effect: PipelineSchema.effect(schema: schema))
+            options: options, startWhen: ready, effect: PipelineSchema.effect(schema: schema, delay: .milliseconds(effectDelayMs)))
         let expect = self.expect
         let watcher = ExpectationWatcher(client: client, schema: schema, expect: expect, drain: drain, seen: seen, logger: logger, ready: ready)
         let serviceGroup = ServiceGroup(configuration: .init(

@@ -378,6 +378,19 @@ struct AccountsStore: Sendable {
 
     // MARK: password, recovery, deletion
 
+    /// For changes a stolen access token must not make alone (password,
+    /// deletion): the session is live and the caller knows the login secret.
+    /// Locks the user row for the rest of the transaction.
+    func confirmLoginSecret(_ secret: [UInt8], of user: AuthenticatedUser, on connection: PostgresConnection) async throws {
+        try await requireActiveSession(user, on: connection)
+        let rows = try await connection.query("SELECT verifier FROM accounts.users WHERE id = \(user.accountID) FOR UPDATE", logger: logger)
+        var stored: [UInt8]?
+        for try await v in rows.decode(ByteBuffer.self) { stored = Array(buffer: v) }
+        guard let stored, KeyedHash.equal(hasher.verifier(account: user.accountID, secret: secret, purpose: "login"), stored) else {
+            throw Self.invalidCredentials
+        }
+    }
+
     func changePassword(_ user: AuthenticatedUser, _ request: PasswordChangeRequest) async throws {
         guard let current = Base64URL.decode(request.current_login_secret), current.count == 32 else { throw Self.invalidCredentials }
         let salt = try Validate.bytes("salt", request.salt, count: 16)
@@ -385,13 +398,7 @@ struct AccountsStore: Sendable {
         let newSecret = try Validate.bytes("login_secret", request.login_secret, count: 32)
         let bundle = try Validate.bundle(request.key_bundle)
         try await withTenant(user.tenantID) { connection in
-            try await requireActiveSession(user, on: connection)
-            let rows = try await connection.query("SELECT verifier FROM accounts.users WHERE id = \(user.accountID) FOR UPDATE", logger: logger)
-            var stored: [UInt8]?
-            for try await v in rows.decode(ByteBuffer.self) { stored = Array(buffer: v) }
-            guard let stored, KeyedHash.equal(hasher.verifier(account: user.accountID, secret: current, purpose: "login"), stored) else {
-                throw Self.invalidCredentials
-            }
+            try await confirmLoginSecret(current, of: user, on: connection)
             try await connection.query("""
                 UPDATE accounts.users SET salt = \(ByteBuffer(bytes: salt)), kdf_opslimit = \(request.kdf.opslimit), kdf_memlimit = \(request.kdf.memlimit),
                     verifier = \(ByteBuffer(bytes: hasher.verifier(account: user.accountID, secret: newSecret, purpose: "login"))),
@@ -433,13 +440,7 @@ struct AccountsStore: Sendable {
     func deleteAccount(_ user: AuthenticatedUser, _ request: DeleteAccountRequest) async throws {
         guard let secret = Base64URL.decode(request.login_secret), secret.count == 32 else { throw Self.invalidCredentials }
         try await withTenant(user.tenantID) { connection in
-            try await requireActiveSession(user, on: connection)
-            let rows = try await connection.query("SELECT verifier FROM accounts.users WHERE id = \(user.accountID) FOR UPDATE", logger: logger)
-            var stored: [UInt8]?
-            for try await v in rows.decode(ByteBuffer.self) { stored = Array(buffer: v) }
-            guard let stored, KeyedHash.equal(hasher.verifier(account: user.accountID, secret: secret, purpose: "login"), stored) else {
-                throw Self.invalidCredentials
-            }
+            try await confirmLoginSecret(secret, of: user, on: connection)
             try await revokeAll(account: user.accountID, tenant: user.tenantID, except: nil, reason: "account-deleted", on: connection)
             try await connection.query("DELETE FROM accounts.users WHERE id = \(user.accountID)", logger: logger)
             try await emit("coffre.account.deleted", tenant: user.tenantID, subject: user.accountID, data: .object([
