@@ -223,3 +223,54 @@ struct EndToEndTests {
         #expect(unknownTenant.status == 404)
     }
 }
+
+/// Every accounts route called with tenant A's credentials (and tenant A's
+/// header on the pre-login routes): nothing of tenant B is read, listed,
+/// counted or changed.
+@Suite(.enabled(if: TestEnvironment.hasStack, "needs ./coffre test's Postgres and broker"), .serialized)
+struct TenantIsolationEveryRouteTests {
+    @Test func tenantACannotReachTenantB() async throws {
+        let stack = try await Stack()
+        defer { stack.stop() }
+        let slugB = uniqueSlug()
+        try await stack.createTenant(slugB)
+        let a = stack.client(tenant: "default"), b = stack.client(tenant: slugB)
+        let emailA = uniqueEmail(), emailB = uniqueEmail()
+        _ = try await a.signup(email: emailA, password: "password of a")
+        _ = try await b.signup(email: emailB, password: "password of b")
+        let aSession = try await a.login(email: emailA, password: "password of a")
+        let bSession = try await b.login(email: emailB, password: "password of b")
+        let bState = await bSession.state
+        let bSessionsBefore = try await b.sessions(bSession).map(\.sessionID)
+        let bPrelogin = try await stack.raw(.POST, "/v1/auth/prelogin", body: #"{"email":"\#(emailB)"}"#, headers: ["X-Coffre-Tenant": slugB])
+        let token = "Bearer " + (await aSession.state).accessToken
+        let auth = ["Authorization": token, "X-Coffre-Tenant": slugB]
+
+        // Pre-login routes under tenant A know nothing of B's email.
+        let pre = try await stack.raw(.POST, "/v1/auth/prelogin", body: #"{"email":"\#(emailB)"}"#)
+        #expect(pre.status == 200 && pre.json["salt"] as? String != bPrelogin.json["salt"] as? String)
+        #expect(try await stack.raw(.POST, "/v1/auth/recovery/bundle", body: #"{"email":"\#(emailB)","recovery_secret":"\#(Base64URL.encode(Array(repeating: 1, count: 32)))"}"#).status == 401)
+        #expect(try await stack.raw(.POST, "/v1/auth/refresh", body: #"{"refresh_token":"\#(bState.refreshToken)"}"#, headers: ["X-Coffre-Tenant": "default"]).status != 500)
+
+        // Authenticated routes with A's token (and B's tenant header, which must not matter).
+        let me = try await stack.raw(.GET, "/v1/accounts/me", headers: auth)
+        #expect(me.json["email"] as? String == emailA)
+        let listed = try await stack.raw(.GET, "/v1/sessions", headers: auth)
+        #expect(!listed.body.contains(bState.sessionID) && !listed.body.contains(bState.accountID))
+        #expect(try await stack.raw(.DELETE, "/v1/sessions/\(bState.sessionID)", headers: auth).status == 404)
+        #expect(try await stack.raw(.POST, "/v1/accounts/me/totp", headers: auth).status == 200)
+        #expect(try await stack.raw(.POST, "/v1/accounts/me/totp/confirm", body: #"{"code":"000000"}"#, headers: auth).status == 400)
+        let wrongSecret = Base64URL.encode(Array(repeating: 2, count: 32))
+        #expect(try await stack.raw(.POST, "/v1/accounts/me/password", body: #"{"current_login_secret":"\#(wrongSecret)","salt":"\#(Base64URL.encode(Array(repeating: 3, count: 16)))","kdf":{"algorithm":"argon2id13","opslimit":2,"memlimit":67108864},"login_secret":"\#(wrongSecret)","key_bundle":{}}"#, headers: auth).status == 401)
+        #expect(try await stack.raw(.DELETE, "/v1/accounts/me", body: #"{"login_secret":"\#(wrongSecret)"}"#, headers: auth).status == 401)
+        #expect(try await stack.raw(.POST, "/v1/auth/logout", headers: auth).status == 204)
+
+        // B is untouched: same sessions, still logged in, no 2FA, same salt, can log in again.
+        let bAfter = try await b.whoami(bSession)
+        #expect(bAfter.email == emailB && !bAfter.totpEnabled)
+        #expect(try await b.sessions(bSession).map(\.sessionID) == bSessionsBefore)
+        let bPreloginAfter = try await stack.raw(.POST, "/v1/auth/prelogin", body: #"{"email":"\#(emailB)"}"#, headers: ["X-Coffre-Tenant": slugB])
+        #expect(bPreloginAfter.json["salt"] as? String == bPrelogin.json["salt"] as? String)
+        #expect(try await b.login(email: emailB, password: "password of b").state.accountID == bState.accountID)
+    }
+}
