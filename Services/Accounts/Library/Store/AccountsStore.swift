@@ -391,20 +391,42 @@ struct AccountsStore: Sendable {
         }
     }
 
+    /// A new password's salt, KDF parameters, login secret and re-wrapped
+    /// bundle, checked once for both password change and recovery.
+    struct NewCredentials: Sendable {
+        var salt: [UInt8]
+        var kdf: KDFParameters
+        var loginSecret: [UInt8]
+        var bundle: String
+
+        init(salt: String, kdf: KDFParameters, loginSecret: String, bundle: JSONValue) throws(Problem) {
+            self.salt = try Validate.bytes("salt", salt, count: 16)
+            try kdf.validate()
+            self.kdf = kdf
+            self.loginSecret = try Validate.bytes("login_secret", loginSecret, count: 32)
+            self.bundle = try Validate.bundle(bundle)
+        }
+    }
+
+    /// Swaps verifier, KDF parameters and bundle in one statement; recovery
+    /// also clears two-factor (the lost device may be why the user recovers).
+    func replaceCredentials(_ new: NewCredentials, account: UUID, clearTOTP: Bool, on connection: PostgresConnection) async throws {
+        let verifier = ByteBuffer(bytes: hasher.verifier(account: account, secret: new.loginSecret, purpose: "login"))
+        try await connection.query("""
+            UPDATE accounts.users SET salt = \(ByteBuffer(bytes: new.salt)), kdf_opslimit = \(new.kdf.opslimit), kdf_memlimit = \(new.kdf.memlimit),
+                verifier = \(verifier), key_bundle = \(new.bundle)::jsonb,
+                totp_secret = CASE WHEN \(clearTOTP) THEN NULL ELSE totp_secret END,
+                totp_pending = CASE WHEN \(clearTOTP) THEN NULL ELSE totp_pending END
+            WHERE id = \(account)
+            """, logger: logger)
+    }
+
     func changePassword(_ user: AuthenticatedUser, _ request: PasswordChangeRequest) async throws {
         guard let current = Base64URL.decode(request.current_login_secret), current.count == 32 else { throw Self.invalidCredentials }
-        let salt = try Validate.bytes("salt", request.salt, count: 16)
-        try request.kdf.validate()
-        let newSecret = try Validate.bytes("login_secret", request.login_secret, count: 32)
-        let bundle = try Validate.bundle(request.key_bundle)
+        let new = try NewCredentials(salt: request.salt, kdf: request.kdf, loginSecret: request.login_secret, bundle: request.key_bundle)
         try await withTenant(user.tenantID) { connection in
             try await confirmLoginSecret(current, of: user, on: connection)
-            try await connection.query("""
-                UPDATE accounts.users SET salt = \(ByteBuffer(bytes: salt)), kdf_opslimit = \(request.kdf.opslimit), kdf_memlimit = \(request.kdf.memlimit),
-                    verifier = \(ByteBuffer(bytes: hasher.verifier(account: user.accountID, secret: newSecret, purpose: "login"))),
-                    key_bundle = \(bundle)::jsonb
-                WHERE id = \(user.accountID)
-                """, logger: logger)
+            try await replaceCredentials(new, account: user.accountID, clearTOTP: false, on: connection)
             try await revokeAll(account: user.accountID, tenant: user.tenantID, except: user.sessionID, reason: "password-changed", on: connection)
         }
     }
@@ -421,18 +443,10 @@ struct AccountsStore: Sendable {
     func recoveryReset(tenant: Tenant, _ request: RecoveryResetRequest) async throws {
         let email = try Validate.email(request.email)
         guard let secret = Base64URL.decode(request.recovery_secret), secret.count == 32 else { throw Self.invalidCredentials }
-        let salt = try Validate.bytes("salt", request.salt, count: 16)
-        try request.kdf.validate()
-        let newSecret = try Validate.bytes("login_secret", request.login_secret, count: 32)
-        let bundle = try Validate.bundle(request.key_bundle)
+        let new = try NewCredentials(salt: request.salt, kdf: request.kdf, loginSecret: request.login_secret, bundle: request.key_bundle)
         try await withTenant(tenant.uuid) { connection in
             let user = try await authenticate(email: email, secret: secret, purpose: "recovery", on: connection)
-            try await connection.query("""
-                UPDATE accounts.users SET salt = \(ByteBuffer(bytes: salt)), kdf_opslimit = \(request.kdf.opslimit), kdf_memlimit = \(request.kdf.memlimit),
-                    verifier = \(ByteBuffer(bytes: hasher.verifier(account: user.id, secret: newSecret, purpose: "login"))),
-                    key_bundle = \(bundle)::jsonb, totp_secret = NULL, totp_pending = NULL
-                WHERE id = \(user.id)
-                """, logger: logger)
+            try await replaceCredentials(new, account: user.id, clearTOTP: true, on: connection)
             try await revokeAll(account: user.id, tenant: tenant.uuid, except: nil, reason: "recovered", on: connection)
         }
     }
