@@ -60,6 +60,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
     ],
     targets: [
         // C libraries: one system-library target each, found through pkg-config.
@@ -91,7 +92,14 @@ let package = Package(
         // swift-crypto only for TOTP's HMAC-SHA1 (RFC 6238), which libsodium lacks.
         + service("Accounts", executable: "accounts", extra: [.product(name: "Crypto", package: "swift-crypto")])
         + service("KeyDirectory", executable: "keydir")
-        + service("Ingest", executable: "ingest")
+        // Ingest: NIOFileSystem for the local blob store (fsync, positioned
+        // writes off the event loop); AsyncHTTPClient and swift-crypto
+        // (SHA-256, HMAC for AWS Signature V4, SHA-1 for tus checksums) for
+        // S3-compatible storage and checksums.
+        + service("Ingest", executable: "ingest", extra: [
+            httpClient, .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_NIOFileSystem", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
+        ])
         + service("Quota", executable: "quota")
         + [
             // Test support process: runs a consumer or migrator in its own OS
@@ -126,6 +134,12 @@ let package = Package(
                 name: "AccountsTests",
                 dependencies: ["Accounts", "CoffreCore", "CoffreTestSupport", "Sodium", "Kafka", hbTesting, postgres],
                 path: "Tests/AccountsTests"
+            ),
+            .testTarget(
+                name: "IngestTests",
+                dependencies: ["Ingest", "CoffreCore", "CoffreTestSupport", hbTesting, httpClient, postgres,
+                               .product(name: "NIOCore", package: "swift-nio")],
+                path: "Tests/IngestTests"
             ),
             .testTarget(
                 name: "SDKTests",

@@ -37,7 +37,7 @@ swift build --build-tests >/dev/null  # fails loudly if the build is broken
 COFFRE_TEST_POSTGRES_URL="$(bash "$COFFRE_SCRIPTS/pg.sh" url)"
 COFFRE_TEST_KAFKA_BROKERS="127.0.0.1:$COFFRE_KAFKA_PORT"
 COFFRE_BIN_DIR="$(swift build --show-bin-path)"
-export COFFRE_TEST_POSTGRES_URL COFFRE_TEST_KAFKA_BROKERS COFFRE_BIN_DIR TANSU_BIN
+export COFFRE_TEST_POSTGRES_URL COFFRE_TEST_KAFKA_BROKERS COFFRE_BIN_DIR TANSU_BIN COFFRE_VENV
 
 log "swift tests"
 set +e

@@ -12,6 +12,10 @@ public enum TestEnvironment {
     public static var kafkaBrokers: String? { env["COFFRE_TEST_KAFKA_BROKERS"] }
     public static var tansuBinary: String? { env["TANSU_BIN"] }
     public static var binDir: String? { env["COFFRE_BIN_DIR"] }
+    /// The Python venv of scripts/setup.sh (tuspy, moto's S3 server).
+    public static var venv: String {
+        env["COFFRE_VENV"] ?? (env["HOME"] ?? "/root") + "/.cache/coffre/venv"
+    }
 
     /// True when the stack the integration tests need was started for them.
     public static var hasStack: Bool { postgresURL != nil && kafkaBrokers != nil && binDir != nil && tansuBinary != nil }
