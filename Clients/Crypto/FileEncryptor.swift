@@ -6,6 +6,8 @@ import Sodium
 public enum FileEncryptionError: Error, Equatable, Sendable {
     case invalidChunkSize(Int)
     case alreadyFinished
+    /// A header to resume from that is not a secretstream header.
+    case invalidStreamHeader
 }
 
 /// Not Sendable: one encryptor is one ordered stream.
@@ -15,7 +17,7 @@ public final class FileEncryptor {
 
     public let chunkSize: Int
     private let nodeID: String
-    private let pusher: Sodium.SecretStream.Pusher
+    private let pusher: any SecretStreamPushing
     private let streamTag: [UInt8]
     private var unsentHeader: [UInt8]?
     private var pending: [UInt8] = []
@@ -24,15 +26,36 @@ public final class FileEncryptor {
 
     /// The content is encrypted under the node key's content subkey; `nodeID`
     /// is bound into every chunk.
-    public init(fileKey: FileKey, nodeID: String, chunkSize: Int = FileEncryptor.defaultChunkSize) throws {
+    public convenience init(fileKey: FileKey, nodeID: String, chunkSize: Int = FileEncryptor.defaultChunkSize) throws {
         guard (1...Self.maximumChunkSize).contains(chunkSize) else { throw FileEncryptionError.invalidChunkSize(chunkSize) }
+        try self.init(fileKey: fileKey, nodeID: nodeID, chunkSize: chunkSize,
+                      pusher: Sodium.SecretStream.Pusher(key: fileKey.subkey(for: .fileContent).bytes))
+    }
+
+    /// The same encryption again: given the `streamHeader` of an earlier
+    /// encryptor with this key, node and chunk size, and the same plaintext,
+    /// it outputs the same bytes. For resuming an upload, and only with
+    /// plaintext known to be unchanged (different plaintext under a header
+    /// already sent would reuse the keystream).
+    public convenience init(fileKey: FileKey, nodeID: String, chunkSize: Int, resumingStreamHeader header: [UInt8]) throws {
+        guard (1...Self.maximumChunkSize).contains(chunkSize) else { throw FileEncryptionError.invalidChunkSize(chunkSize) }
+        guard header.count == Sodium.SecretStream.headerBytes else { throw FileEncryptionError.invalidStreamHeader }
+        try self.init(fileKey: fileKey, nodeID: nodeID, chunkSize: chunkSize,
+                      pusher: ResumedPusher(key: fileKey.subkey(for: .fileContent).bytes, header: header))
+    }
+
+    private init(fileKey: FileKey, nodeID: String, chunkSize: Int, pusher: any SecretStreamPushing) {
         self.chunkSize = chunkSize
         self.nodeID = nodeID
-        pusher = try Sodium.SecretStream.Pusher(key: fileKey.subkey(for: .fileContent).bytes)
+        self.pusher = pusher
         streamTag = FileFormat.streamTag(streamHeader: pusher.header)
         unsentHeader = [FileFormat.version] + UInt32(chunkSize).bigEndianBytes + pusher.header
             + FileFormat.keyCheck(fileKey: fileKey, chunkSize: UInt32(chunkSize), streamHeader: pusher.header)
     }
+
+    /// The random secretstream header of this encryption. Public (it is in
+    /// the file header); keep it to resume (`init(…resumingStreamHeader:)`).
+    public var streamHeader: [UInt8] { pusher.header }
 
     /// Encrypted bytes ready to send (the header comes out with the first
     /// call). Write the outputs of every call and of `finish()` in order.
