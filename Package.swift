@@ -137,8 +137,8 @@ let package = Package(
             ),
             .testTarget(
                 name: "IngestTests",
-                dependencies: ["Ingest", "CoffreCore", "CoffreTestSupport", hbTesting, httpClient, postgres,
-                               .product(name: "NIOCore", package: "swift-nio")],
+                dependencies: ["Ingest", "CoffreCore", "CoffreTestSupport", hbTesting, httpClient, httpTypes, postgres,
+                               .product(name: "NIOCore", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto")],
                 path: "Tests/IngestTests"
             ),
             .testTarget(

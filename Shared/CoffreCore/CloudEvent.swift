@@ -67,10 +67,10 @@ public struct CloudEvent: Codable, Sendable, Equatable {
     }()
 }
 
-enum RFC3339 {
+public enum RFC3339 {
     /// UTC with milliseconds, without a formatter object per call (they are
     /// costly to create and events are made on hot paths).
-    static func format(_ date: Date) -> String {
+    public static func format(_ date: Date) -> String {
         let interval = date.timeIntervalSince1970
         var seconds = time_t(interval.rounded(.down))
         let millis = Int(((interval - Double(seconds)) * 1000).rounded(.down))

@@ -49,6 +49,10 @@ public protocol UploadWriter: AnyObject, Sendable {
     func rollback() async throws
     /// After the last byte is checkpointed: makes the upload an immutable blob
     /// and returns its key. The upload's staging state is gone afterwards.
+    /// `blobID` is the upload id (a blob is named after the upload that made
+    /// it). Ingest records the full offset before calling this and commits
+    /// after, so after a crash in between it calls `openUpload` + `complete`
+    /// again: that must succeed when the blob already exists.
     func complete(blobID: UUID) async throws -> String
     /// Releases handles; does not checkpoint.
     func close() async

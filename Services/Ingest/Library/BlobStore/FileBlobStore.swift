@@ -1,0 +1,192 @@
+import Foundation
+import NIOCore
+import NIOFileSystem
+
+/// The default blob store: plain files under one directory, one file per
+/// upload, named by the upload id, which is also the blob id:
+///
+///     <root>/blobs/<2 hex>/<upload id>
+///
+/// The file is written where it will stay, so completion has nothing to move
+/// and no crash window: a checkpoint is an `fsync`, and once Postgres records
+/// the upload as committed the file is never written again.
+/// File I/O runs on NIO's file-system thread pool, never on the event loop.
+public struct FileBlobStore: BlobStore {
+    public let root: String
+    /// Bytes gathered before one `pwrite`; the memory one upload holds.
+    public let writeBuffer: Int
+
+    public var kind: String { "fs" }
+
+    public init(root: String, writeBuffer: Int = 512 * 1024) throws {
+        self.root = root
+        self.writeBuffer = writeBuffer
+        try FileManager.default.createDirectory(atPath: "\(root)/blobs", withIntermediateDirectories: true)
+    }
+
+    func uploadPath(_ id: UUID) -> FilePath { FilePath("\(root)/\(Self.blobKey(id))") }
+
+    func shardDirectory(_ id: UUID) -> String { "\(root)/blobs/\(id.uuidString.lowercased().prefix(2))" }
+
+    static func blobKey(_ id: UUID) -> String {
+        let name = id.uuidString.lowercased()
+        return "blobs/\(name.prefix(2))/\(name)"
+    }
+
+    /// Keys are ours (`blobs/xx/<uuid>`); anything else is refused rather than
+    /// joined to a path.
+    func blobPath(_ key: String) throws -> FilePath {
+        let parts = key.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == "blobs", UUID(uuidString: String(parts[2])) != nil,
+              parts[1] == parts[2].prefix(2) else { throw BlobStoreError.notFound(key) }
+        return FilePath("\(root)/\(key)")
+    }
+
+    public func beginUpload(id: UUID) async throws -> String {
+        try FileManager.default.createDirectory(atPath: shardDirectory(id), withIntermediateDirectories: true)
+        let handle = try await FileSystem.shared.openFile(forWritingAt: uploadPath(id), options: .newFile(replaceExisting: true))
+        try await handle.close()
+        try await Self.syncDirectory(shardDirectory(id))
+        return ""
+    }
+
+    public func openUpload(id: UUID, state: String, durableOffset: Int64) async throws -> any UploadWriter {
+        let handle: WriteFileHandle
+        do {
+            handle = try await FileSystem.shared.openFile(forWritingAt: uploadPath(id), options: .modifyFile(createIfNecessary: false))
+        } catch let error as FileSystemError where error.code == .notFound {
+            throw BlobStoreError.notFound("upload \(id)")
+        }
+        let size = try await handle.info().size
+        guard size >= durableOffset else {
+            try? await handle.close()
+            throw BlobStoreError.corrupt("upload \(id) holds \(size) bytes, fewer than its durable offset \(durableOffset)")
+        }
+        if size > durableOffset {
+            // Written before a crash or a dropped request, never acknowledged.
+            try await handle.resize(to: .bytes(durableOffset))
+        }
+        return FileUploadWriter(store: self, id: id, handle: handle, durable: durableOffset)
+    }
+
+    public func abortUpload(id: UUID, state: String) async throws {
+        _ = try await FileSystem.shared.removeItem(at: uploadPath(id), strategy: .platformDefault, recursively: false)
+    }
+
+    public func read(key: String, range: Range<Int64>, into sink: (ByteBuffer) async throws -> Void) async throws {
+        let path = try blobPath(key)
+        let handle: ReadFileHandle
+        do {
+            handle = try await FileSystem.shared.openFile(forReadingAt: path, options: OpenOptions.Read())
+        } catch let error as FileSystemError where error.code == .notFound {
+            throw BlobStoreError.notFound(key)
+        }
+        do {
+            var remaining = range.count
+            for try await chunk in handle.readChunks(in: range, chunkLength: .kibibytes(256)) {
+                remaining -= chunk.readableBytes
+                try await sink(chunk)
+            }
+            guard remaining == 0 else { throw BlobStoreError.corrupt("\(key) is shorter than its recorded size") }
+        } catch {
+            try? await handle.close()
+            throw error
+        }
+        try await handle.close()
+    }
+
+    public func delete(key: String) async throws {
+        _ = try await FileSystem.shared.removeItem(at: try blobPath(key), strategy: .platformDefault, recursively: false)
+    }
+
+    /// The blob ids present on disk (orphan sweeps, tests).
+    public func blobIDs() throws -> [UUID] {
+        let base = "\(root)/blobs"
+        return (try FileManager.default.contentsOfDirectory(atPath: base)).flatMap { shard in
+            ((try? FileManager.default.contentsOfDirectory(atPath: "\(base)/\(shard)")) ?? []).compactMap(UUID.init(uuidString:))
+        }
+    }
+
+    static func syncDirectory(_ path: String) async throws {
+        let dir = try await FileSystem.shared.openDirectory(atPath: FilePath(path))
+        do {
+            try await dir.synchronize()
+        } catch {
+            try? await dir.close()
+            throw error
+        }
+        try await dir.close()
+    }
+}
+
+/// Gathers incoming buffers into `writeBuffer`-sized positioned writes.
+final class FileUploadWriter: UploadWriter, @unchecked Sendable {
+    // One request's task owns a writer; nothing here is shared across tasks.
+    private let store: FileBlobStore
+    private let id: UUID
+    private let handle: WriteFileHandle
+    private var durable: Int64
+    private var written: Int64
+    private var pending: ByteBuffer
+    private var closed = false
+
+    init(store: FileBlobStore, id: UUID, handle: WriteFileHandle, durable: Int64) {
+        self.store = store
+        self.id = id
+        self.handle = handle
+        self.durable = durable
+        self.written = durable
+        self.pending = ByteBufferAllocator().buffer(capacity: 0)
+    }
+
+    var offset: Int64 { written + Int64(pending.readableBytes) }
+
+    func write(_ bytes: ByteBuffer) async throws {
+        if pending.readableBytes == 0 && bytes.readableBytes >= store.writeBuffer {
+            try await handle.write(contentsOf: bytes.readableBytesView, toAbsoluteOffset: written)
+            written += Int64(bytes.readableBytes)
+            return
+        }
+        if pending.capacity == 0 { pending.reserveCapacity(store.writeBuffer) }
+        var bytes = bytes
+        pending.writeBuffer(&bytes)
+        if pending.readableBytes >= store.writeBuffer { try await flush() }
+    }
+
+    private func flush() async throws {
+        guard pending.readableBytes > 0 else { return }
+        try await handle.write(contentsOf: pending.readableBytesView, toAbsoluteOffset: written)
+        written += Int64(pending.readableBytes)
+        pending.clear()
+    }
+
+    func checkpoint() async throws -> Int64 {
+        try await flush()
+        if written > durable {
+            try await handle.synchronize()
+            durable = written
+        }
+        return durable
+    }
+
+    func rollback() async throws {
+        pending.clear()
+        if written > durable {
+            try await handle.resize(to: .bytes(durable))
+            written = durable
+        }
+    }
+
+    func complete(blobID: UUID) async throws -> String {
+        precondition(blobID == id, "a file upload's blob id is its upload id")
+        _ = try await checkpoint()
+        await close()
+        return FileBlobStore.blobKey(id)
+    }
+
+    func close() async {
+        guard !closed else { return }
+        closed = true
+        try? await handle.close()
+    }
+}

@@ -1,0 +1,189 @@
+import CoffreCore
+import CoffreTestSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+@testable import Ingest
+import Testing
+
+/// The file tree: folders, move, rename, trash, restore, purge, versions,
+/// grants, account deletion.
+@Suite(.enabled(if: TestEnvironment.hasStack, "needs ./coffre test's Postgres and broker"), .serialized)
+struct TreeTests {
+    typealias H = IngestHarness
+
+    static func ids(_ reply: H.Reply) -> [String] {
+        (reply.json["nodes"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+    }
+
+    @Test func foldersListMoveRenameAndRefuseCycles() async throws {
+        try await H.run { h in
+            let user = H.user()
+            let docs = try await h.folder(user)
+            let inner = try await h.folder(user, parent: docs)
+            let file = try await h.upload(user, [1, 2, 3], parent: inner)
+
+            #expect(Self.ids(try await h.call(.get, "/v1/nodes", as: user)) == [docs.lower])
+            #expect(Self.ids(try await h.call(.get, "/v1/nodes?parent=\(docs.lower)", as: user)) == [inner.lower])
+            #expect(Self.ids(try await h.call(.get, "/v1/nodes?parent=\(inner.lower)", as: user)) == [file.node.lower])
+            // Another account sees none of it.
+            let stranger = H.user(tenant: user.tenantID!)
+            #expect(Self.ids(try await h.call(.get, "/v1/nodes", as: stranger)).isEmpty)
+            #expect(try await h.call(.get, "/v1/nodes?parent=\(docs.lower)", as: stranger).status == .notFound)
+            #expect(try await h.call(.get, "/v1/nodes/\(file.node.lower)", as: stranger).status == .notFound)
+            #expect(try await h.call(.get, "/v1/nodes/\(file.node.lower)/content", as: stranger).status == .notFound)
+            #expect(try await h.call(.patch, "/v1/nodes/\(file.node.lower)", as: stranger, json: ["parent_id": NSNull()]).status == .notFound)
+
+            // Rename (new ciphertext attributes) and move to the root.
+            let renamed = try await h.call(.patch, "/v1/nodes/\(file.node.lower)", as: user,
+                                           json: ["attributes": Data([9, 9]).base64EncodedString(), "parent_id": NSNull()])
+            #expect(renamed.status == .ok)
+            #expect(renamed.json["attributes"] as? String == Data([9, 9]).base64EncodedString())
+            #expect(renamed.json["parent_id"] is NSNull || renamed.json["parent_id"] == nil)
+            #expect(Set(Self.ids(try await h.call(.get, "/v1/nodes", as: user))) == [docs.lower, file.node.lower])
+
+            let cycle = try await h.call(.patch, "/v1/nodes/\(docs.lower)", as: user, json: ["parent_id": inner.lower])
+            #expect(cycle.status == .conflict)
+            let selfParent = try await h.call(.patch, "/v1/nodes/\(docs.lower)", as: user, json: ["parent_id": docs.lower])
+            #expect(selfParent.status == .conflict)
+            let intoFile = try await h.call(.patch, "/v1/nodes/\(inner.lower)", as: user, json: ["parent_id": file.node.lower])
+            #expect(intoFile.status == .conflict)
+            let badID = try await h.call(.patch, "/v1/nodes/\(inner.lower)", as: user, json: ["parent_id": "../etc"])
+            #expect(badID.status == .badRequest)
+            #expect(try await h.call(.get, "/v1/nodes/not-an-id", as: user).status == .badRequest)
+            let fileKind = try await h.call(.post, "/v1/nodes", as: user,
+                                            json: ["kind": "file", "attributes": "AQ==", "wrapped_key": "AQ=="])
+            #expect(fileKind.status == .badRequest)
+            let notBase64 = try await h.call(.post, "/v1/nodes", as: user, json: ["kind": "folder", "attributes": "%%%", "wrapped_key": "AQ=="])
+            #expect(notBase64.status == .badRequest)
+            // The refused requests changed nothing.
+            #expect(Self.ids(try await h.call(.get, "/v1/nodes?parent=\(docs.lower)", as: user)) == [inner.lower])
+        }
+    }
+
+    @Test func trashRestoreAndPurgeFreeTheBlob() async throws {
+        try await H.run { h in
+            let user = H.user()
+            let folder = try await h.folder(user)
+            let file = try await h.upload(user, Array(repeating: 5, count: 1000), parent: folder)
+            let blob = "\(h.blobDirectory)/\(FileBlobStore.blobKey(UUID(uuidString: file.version)!))"
+            #expect(FileManager.default.fileExists(atPath: blob))
+
+            let trashed = try await h.call(.delete, "/v1/nodes/\(folder.lower)", as: user)
+            #expect(trashed.status == .ok)
+            #expect(trashed.json["trashed_at"] is String)
+            #expect(Self.ids(try await h.call(.get, "/v1/nodes", as: user)).isEmpty)
+            #expect(Self.ids(try await h.call(.get, "/v1/trash", as: user)) == [folder.lower])
+
+            let restored = try await h.call(.post, "/v1/nodes/\(folder.lower)/restore", as: user)
+            #expect(restored.status == .ok)
+            #expect(Self.ids(try await h.call(.get, "/v1/nodes", as: user)) == [folder.lower])
+            #expect(try await h.call(.post, "/v1/nodes/\(folder.lower)/restore", as: user).status == .conflict)
+
+            // A file restored out of a trashed folder lands in the root.
+            _ = try await h.call(.delete, "/v1/nodes/\(file.node.lower)", as: user)
+            _ = try await h.call(.delete, "/v1/nodes/\(folder.lower)", as: user)
+            let back = try await h.call(.post, "/v1/nodes/\(file.node.lower)/restore", as: user)
+            #expect(back.status == .ok)
+            #expect(Self.ids(try await h.call(.get, "/v1/nodes", as: user)) == [file.node.lower])
+
+            #expect(try await h.call(.delete, "/v1/nodes/\(folder.lower)?purge=maybe", as: user).status == .badRequest)
+            #expect(try await h.call(.delete, "/v1/nodes/\(file.node.lower)?purge=true", as: H.user(tenant: user.tenantID!)).status == .notFound)
+            #expect(try await h.call(.delete, "/v1/nodes/\(file.node.lower)?purge=true", as: user).status == .noContent)
+            #expect(try await h.call(.get, "/v1/nodes/\(file.node.lower)", as: user).status == .notFound)
+            #expect(try await H.outboxCount(type: "coffre.blob.deleted", mentioning: file.version) == 1)
+            let gone = try await TestEnvironment.eventually(timeout: .seconds(10)) { !FileManager.default.fileExists(atPath: blob) }
+            #expect(gone)
+        }
+    }
+
+    @Test func uploadingToAFileKeepsVersions() async throws {
+        try await H.run { h in
+            let user = H.user()
+            let first = try await h.upload(user, [1, 1, 1])
+            let node = first.node
+            // A new version: metadata names the existing node only.
+            let second = try await h.create(user, length: 2, metadata: H.metadata(["node": Array(node.lower.utf8)]), body: [2, 2])
+            #expect(second.reply.status == .created)
+            let v2 = try #require(second.reply.header("Coffre-Version-Id"))
+            #expect(try await h.call(.get, "/v1/nodes/\(node.lower)/content", as: user).body == [2, 2])
+
+            let versions = try await h.call(.get, "/v1/nodes/\(node.lower)/versions", as: user)
+            let list = versions.json["versions"] as? [[String: Any]] ?? []
+            #expect(list.compactMap { $0["id"] as? String } == [v2, first.version])
+            #expect(list.first?["current"] as? Bool == true)
+
+            let old = try await h.call(.get, "/v1/nodes/\(node.lower)/content?version=\(first.version)", as: user)
+            #expect(old.body == [1, 1, 1])
+            #expect(try await h.call(.delete, "/v1/nodes/\(node.lower)/versions/\(v2)", as: user).status == .conflict)
+
+            let restored = try await h.call(.post, "/v1/nodes/\(node.lower)/versions/\(first.version)/restore", as: user)
+            #expect(restored.json["current_version"] as? String == first.version)
+            #expect(restored.json["size"] as? Int == 3)
+            #expect(try await h.call(.get, "/v1/nodes/\(node.lower)/content", as: user).body == [1, 1, 1])
+
+            #expect(try await h.call(.delete, "/v1/nodes/\(node.lower)/versions/\(v2)", as: user).status == .noContent)
+            #expect(try await h.call(.delete, "/v1/nodes/\(node.lower)/versions/\(v2)", as: user).status == .notFound)
+            #expect(try await H.outboxCount(type: "coffre.blob.deleted", mentioning: v2) == 1)
+            // Uploading to someone else's node, or to a folder, is refused.
+            let folder = try await h.folder(user)
+            #expect(try await h.create(H.user(tenant: user.tenantID!), length: 1, metadata: H.metadata(["node": Array(node.lower.utf8)])).reply.status == .notFound)
+            #expect(try await h.create(user, length: 1, metadata: H.metadata(["node": Array(folder.lower.utf8)])).reply.status == .conflict)
+        }
+    }
+
+    @Test func grantsOpenDownloadsToTheGrantee() async throws {
+        try await H.run { h in
+            let owner = H.user()
+            let friend = H.user(tenant: owner.tenantID!)
+            let folder = try await h.folder(owner)
+            let file = try await h.upload(owner, [7, 7, 7], parent: folder)
+            #expect(try await h.call(.get, "/v1/nodes/\(file.node.lower)/content", as: friend).status == .notFound)
+            // The key directory's share events fill this table (its own issue).
+            try await TestEnvironment.withPostgres(poolSize: 1) { pg in
+                try await pg.withTransaction(logger: TestEnvironment.logger) { c in
+                    try await c.query("SELECT set_config('coffre.tenant_id', \(owner.tenantID!.lower), true)", logger: TestEnvironment.logger)
+                    try await c.query("""
+                        INSERT INTO ingest.grants (id, tenant_id, node_id, owner_account_id, grantee_account_id)
+                        VALUES (\(UUID()), \(owner.tenantID!), \(folder), \(owner.accountID!), \(friend.accountID!))
+                        """, logger: TestEnvironment.logger)
+                }
+            }
+            let shared = try await h.call(.get, "/v1/nodes/\(file.node.lower)/content", as: friend)
+            #expect(shared.status == .ok && shared.body == [7, 7, 7])
+            // The grant opens downloads only: the tree stays the owner's.
+            #expect(try await h.call(.get, "/v1/nodes/\(file.node.lower)", as: friend).status == .notFound)
+            // A grant in one tenant means nothing to an account of another.
+            let foreign = VerifiedIdentity(tenantID: UUID(), accountID: friend.accountID!, sessionID: UUID())
+            #expect(try await h.call(.get, "/v1/nodes/\(file.node.lower)/content", as: foreign).status == .notFound)
+        }
+    }
+
+    @Test func accountDeletionPurgesNodesBlobsAndUploads() async throws {
+        try await H.run { h in
+            let user = H.user()
+            let folder = try await h.folder(user)
+            let file = try await h.upload(user, [1, 2, 3, 4], parent: folder)
+            let (pending, _) = try await h.create(user, length: 100, metadata: H.newFile().metadata)
+            #expect(try await h.patch(user, pending, offset: 0, [1, 2]).status == .noContent)
+            let blob = "\(h.blobDirectory)/\(FileBlobStore.blobKey(UUID(uuidString: file.version)!))"
+            let partial = "\(h.blobDirectory)/\(FileBlobStore.blobKey(UUID(uuidString: String(pending.split(separator: "/").last!))!))"
+
+            // What the consumer of `account.deleted` runs, in its transaction.
+            try await TestEnvironment.withPostgres(poolSize: 1) { pg in
+                let store = IngestStore(postgres: pg, outbox: Outbox(schema: "ingest"), logger: TestEnvironment.logger)
+                try await pg.withTransaction(logger: TestEnvironment.logger) { c in
+                    try await store.purgeAccount(tenant: user.tenantID!, account: user.accountID!, on: c)
+                }
+            }
+            #expect(try await h.call(.get, "/v1/nodes/\(folder.lower)", as: user).status == .notFound)
+            #expect(try await h.call(.get, "/v1/nodes/\(file.node.lower)/content", as: user).status == .notFound)
+            #expect(try await H.outboxCount(type: "coffre.blob.deleted", mentioning: file.version) == 1)
+            let cleaned = try await TestEnvironment.eventually(timeout: .seconds(10)) {
+                !FileManager.default.fileExists(atPath: blob) && !FileManager.default.fileExists(atPath: partial)
+            }
+            #expect(cleaned)
+            #expect(try await h.head(user, pending).status == .notFound)
+        }
+    }
+}
