@@ -10,12 +10,16 @@ struct Coffre: AsyncParsableCommand {
         abstract: "Coffre: zero-knowledge encrypted storage. Your password and keys never leave this machine.",
         discussion: """
             The session is saved in $XDG_CONFIG_HOME/coffre/session.json (else ~/.config/coffre/session.json), \
-            mode 0600. It holds tokens and ids only, never the password or a key.
+            mode 0600. It holds tokens and ids only, never the password or a key. Beside it, key-bundle.json \
+            keeps the account's keys as the server stores them (sealed under the password), and uploads/ the \
+            state of unfinished uploads (keys in it are sealed too).
+            File commands (put, get, ls, …) ask for the password each time: it unlocks the keys on this machine.
             Passwords are read without echo on a terminal, or one per line from stdin otherwise \
             (or with --password-stdin).
             """,
         subcommands: [Signup.self, Login.self, Whoami.self, Sessions.self, Logout.self, Passwd.self, TwoFactor.self,
-                      Recover.self, DeleteAccount.self]
+                      Recover.self, DeleteAccount.self,
+                      Put.self, Get.self, Ls.self, Mkdir.self, Mv.self, Rm.self, Trash.self, Restore.self, Versions.self]
     )
 }
 
@@ -44,7 +48,7 @@ struct Signup: CoffreCommand {
         print("Write it down and keep it somewhere safe. It is the only way back into your files if you")
         print("forget your password: Coffre never sees it and cannot recover your data without it.")
         if let session = result.session {
-            try store.save(await session.state)
+            try await store.saveLoggedIn(session)
             print("Logged in as \(session.email ?? email).")
         } else if let error = result.loginError {
             Terminal.printError("coffre: the account was created, but logging in failed: "
@@ -78,7 +82,7 @@ struct Login: CoffreCommand {
             let oldClient = CoffreClient(server: try GlobalOptions.serverURL(previous.server), tenant: previous.tenant)
             try? await oldClient.logout(old)
         }
-        try store.save(await session.state)
+        try await store.saveLoggedIn(session)
         print("Logged in as \(session.email ?? email) (account \(session.accountID)).")
     }
 }
@@ -232,7 +236,7 @@ struct Passwd: CoffreCommand {
                                                 deviceName: Terminal.hostName)
             }
         }
-        try store.save(await session.state)
+        try await store.saveLoggedIn(session)
         print("Password changed. Other sessions were signed out.")
     }
 }

@@ -76,6 +76,35 @@ struct GlobalOptions: ParsableArguments {
     }
 }
 
+/// What every file command takes besides the global options.
+struct FileOptions: ParsableArguments {
+    @Flag(help: "Read the password from stdin (one line), without prompts.") var passwordStdin = false
+}
+
+extension GlobalOptions {
+    /// The saved session with the account keys unlocked: file commands need
+    /// them (names are decrypted here), and only the password opens them.
+    /// The saved key bundle is opened locally; nothing new goes to the server.
+    func unlockedSession(_ options: FileOptions) async throws -> (client: CoffreClient, session: Session, store: SessionStore) {
+        let (client, session, store) = try savedSession()
+        guard let bundle = try store.loadKeyBundle() else {
+            throw CLIError("this session was saved without the account's key bundle; run `coffre login` again to use files")
+        }
+        await session.persist(to: store)
+        let password = try Terminal.password(fromStdin: options.passwordStdin)
+        try await client.unlock(session, password: password, bundle: bundle)
+        return (client, session, store)
+    }
+}
+
+extension SessionStore {
+    /// Saves a freshly logged-in session and the (wrapped) key bundle it came with.
+    func saveLoggedIn(_ session: Session) async throws {
+        try save(await session.state)
+        if let bundle = await session.keyBundle { try saveKeyBundle(bundle) }
+    }
+}
+
 extension Session {
     /// Saves every token rotation at once (the old refresh token is dead, and
     /// presenting it again would make the server revoke the session).
@@ -126,8 +155,10 @@ enum ErrorMessage {
         case let error as CoffreClientError:
             if case .sessionEnded = error { return "the session has expired or was revoked; run `coffre login`" }
             if case .keysUnavailable = error { return "this needs the account keys; run `coffre login` again" }
+            if case .wrongPassword = error { return "wrong password" }
             return error.description
         case let error as SessionStoreError: return error.description
+        case let error as FilesError: return error.description
         case is CancellationError: return "cancelled"
         default: return nil
         }

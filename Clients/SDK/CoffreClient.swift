@@ -219,6 +219,33 @@ public struct CoffreClient: Sendable {
         if sessionID == session.sessionID.lowercased() { await session.markEnded() }
     }
 
+    // MARK: - Keys for a restored session
+
+    /// Unlocks the account keys of a session restored from disk (which holds
+    /// tokens only), from the key bundle a login saved and the password:
+    /// prelogin for the salt and Argon2id parameters (checked as at login),
+    /// then the bundle opens here. The password and keys never leave the
+    /// client, and no new session is made. A password that does not open the
+    /// bundle is `wrongPassword`.
+    public func unlock(_ session: Session, password: String, bundle: KeyBundle) async throws {
+        let accountID = session.accountID.lowercased()
+        guard bundle.accountID.lowercased() == accountID else {
+            throw CoffreClientError.keyBundleRejected("the saved bundle belongs to account \(bundle.accountID), not \(accountID)")
+        }
+        let email: String
+        if let known = session.email { email = known } else { email = try await whoami(session).email }
+        let credentials = try await deriveCredentials(email: email, password: password)
+        let keys: AccountKeys
+        do {
+            keys = try AccountKeys.unlock(bundle: bundle, accountID: accountID, kek: credentials.derived.keyEncryptionKey)
+        } catch KeyBundleError.slotUnreadable(.masterKeyUnderPassword, _) {
+            throw CoffreClientError.wrongPassword
+        } catch let error as KeyBundleError {
+            throw CoffreClientError.keyBundleRejected(error.reason)
+        }
+        await session.update(keys: keys, bundle: bundle)
+    }
+
     // MARK: - Two-factor
 
     /// Starts TOTP enrolment; nothing changes at login until `confirmTOTP`.
@@ -437,23 +464,53 @@ public struct CoffreClient: Sendable {
     /// once more on a 401 that is not about the credentials in the body.
     /// Non-2xx answers throw.
     func authorized(_ session: Session, _ method: String, _ path: String, body: [UInt8]?) async throws -> TransportResponse {
+        let response = try await withToken(session) { token in
+            try await self.send(method, path, body: body, bearer: token)
+        }
+        try Self.requireSuccess(response)
+        return response
+    }
+
+    /// An authenticated request as built by the caller (tus headers, binary
+    /// bodies); every status but a token rejection comes back as a response.
+    func authorized(_ session: Session, request: TransportRequest) async throws -> TransportResponse {
+        try await withToken(session) { token in
+            var request = request
+            request.headers["Authorization"] = "Bearer \(token)"
+            return try await self.transport.send(request)
+        }
+    }
+
+    /// As above, streaming a 2xx body to `consume` (downloads).
+    func authorized(_ session: Session, request: TransportRequest,
+                    streamingTo consume: ([UInt8]) async throws -> Void) async throws -> TransportResponse {
+        try await withToken(session) { token in
+            var request = request
+            request.headers["Authorization"] = "Bearer \(token)"
+            return try await self.transport.send(request, streamingTo: consume)
+        }
+    }
+
+    /// Runs `perform` with a fresh enough access token; on a token rejection,
+    /// refreshes and runs it once more (a 401 carries no body worth keeping,
+    /// so nothing was consumed).
+    private func withToken(_ session: Session, _ perform: (String) async throws -> TransportResponse) async throws -> TransportResponse {
         if await session.isEnded { throw CoffreClientError.sessionEnded }
         var (token, expiresAt) = await session.currentAccessToken()
         if expiresAt.timeIntervalSinceNow < Self.refreshMargin {
             try await rotate(session, replacing: token)
             token = await session.currentAccessToken().token
         }
-        var response = try await send(method, path, body: body, bearer: token)
+        var response = try await perform(token)
         if Self.isTokenRejection(response) {
             try await rotate(session, replacing: token)
             token = await session.currentAccessToken().token
-            response = try await send(method, path, body: body, bearer: token)
+            response = try await perform(token)
             if Self.isTokenRejection(response) {
                 await session.markEnded()
                 throw CoffreClientError.sessionEnded
             }
         }
-        try Self.requireSuccess(response)
         return response
     }
 

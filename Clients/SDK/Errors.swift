@@ -72,12 +72,17 @@ public struct CoffreAPIError: Error, Sendable, Equatable, CustomStringConvertibl
     static func parseRetryAfter(_ value: String?, now: Date = Date()) -> Int? {
         guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
         if let seconds = Int(value) { return max(0, seconds) }
+        guard let date = parseHTTPDate(value) else { return nil }
+        return max(0, Int(date.timeIntervalSince(now).rounded(.up)))
+    }
+
+    /// An RFC 9110 IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT").
+    static func parseHTTPDate(_ value: String) -> Date? {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "GMT")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        guard let date = formatter.date(from: value) else { return nil }
-        return max(0, Int(date.timeIntervalSince(now).rounded(.up)))
+        return formatter.date(from: value.trimmingCharacters(in: .whitespaces))
     }
 
     static func reasonPhrase(_ status: Int) -> String {
@@ -122,6 +127,8 @@ public enum CoffreClientError: Error, Sendable, Equatable, CustomStringConvertib
     /// The operation needs the account's keys, which this session does not hold
     /// (it was restored from disk; keys are only ever in memory after a login).
     case keysUnavailable
+    /// The password does not open the saved key bundle.
+    case wrongPassword
     case invalidRecoveryKey(String)
     /// Bad input from the caller (empty email, empty password, …).
     case invalidInput(String)
@@ -141,6 +148,7 @@ public enum CoffreClientError: Error, Sendable, Equatable, CustomStringConvertib
             "the server assigned account id \(received), but the keys were bound to \(expected)"
         case .sessionEnded: "the session has expired or was revoked; log in again"
         case .keysUnavailable: "this session does not hold the account keys; log in again with the password"
+        case .wrongPassword: "wrong password (or the saved keys are out of date: run `coffre login`)"
         case let .invalidRecoveryKey(reason): "invalid recovery key: \(reason)"
         case let .invalidInput(reason): reason
         case let .passwordDerivationFailed(reason): "password hashing failed: \(reason)"

@@ -1,8 +1,13 @@
 // Where the CLI keeps its session between runs:
 // `$XDG_CONFIG_HOME/coffre/session.json`, else `~/.config/coffre/session.json`.
-// The folder is 0700 and the file 0600, written atomically (temporary file in
-// the same folder, then rename). It holds `SessionState` only: server,
-// tenant, ids and tokens; no password and no key, ever.
+// The folder is 0700 and its files 0600, written atomically (temporary file
+// in the same folder, then rename). `session.json` holds `SessionState` only:
+// server, tenant, ids and tokens; no password and no key, ever. Beside it,
+// `key-bundle.json` keeps the account's key bundle exactly as the server
+// stores it (envelopes that open only with the password or the recovery
+// key), so file commands can unlock the keys with the password alone, and
+// `uploads/` the resume state of unfinished uploads (`UploadResumeStore`).
+import CoffreCrypto
 import Foundation
 
 #if canImport(Glibc)
@@ -73,27 +78,49 @@ public struct SessionStore: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
-        let data = try encoder.encode(state)
-        let directory = fileURL.deletingLastPathComponent()
-        try Self.makeDirectory(directory)
+        try Self.writePrivately(try encoder.encode(state), to: fileURL)
+    }
 
-        let temporary = directory.appendingPathComponent(".session.\(UUID().uuidString).tmp")
+    /// The key bundle file, next to the session.
+    public var keyBundleURL: URL { fileURL.deletingLastPathComponent().appendingPathComponent("key-bundle.json") }
+
+    /// Keeps the (wrapped) key bundle a login returned, for `CoffreClient.unlock`.
+    public func saveKeyBundle(_ bundle: KeyBundle) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try Self.writePrivately(try encoder.encode(bundle), to: keyBundleURL)
+    }
+
+    /// The saved key bundle, or nil when there is none.
+    public func loadKeyBundle() throws -> KeyBundle? {
+        guard let data = FileManager.default.contents(atPath: keyBundleURL.path) else {
+            if FileManager.default.fileExists(atPath: keyBundleURL.path) {
+                throw SessionStoreError.io(path: keyBundleURL.path, reason: "cannot read")
+            }
+            return nil
+        }
+        guard let bundle = try? JSONDecoder().decode(KeyBundle.self, from: data) else {
+            throw SessionStoreError.corrupt(path: keyBundleURL.path)
+        }
+        return bundle
+    }
+
+    /// The folder of unfinished uploads' resume state.
+    public var uploadsDirectory: URL { fileURL.deletingLastPathComponent().appendingPathComponent("uploads") }
+
+    /// Writes `data` to `url` atomically, readable by the owner only, in a
+    /// 0700 folder created if needed.
+    static func writePrivately(_ data: Data, to url: URL) throws {
+        let directory = url.deletingLastPathComponent()
+        try Self.makeDirectory(directory)
+        let fileURL = url
+
+        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
         let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SessionStoreError.io(path: temporary.path, reason: Self.lastError()) }
         var ok = fchmod(fd, 0o600) == 0  // whatever the umask
         if ok {
-            ok = data.withUnsafeBytes { raw -> Bool in
-                var offset = 0
-                while offset < raw.count {
-                    let written = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                    if written < 0 {
-                        if errno == EINTR { continue }
-                        return false
-                    }
-                    offset += written
-                }
-                return true
-            }
+            ok = data.withUnsafeBytes { POSIX.writeAll(fd, $0) } == nil
         }
         if ok { ok = fsync(fd) == 0 }
         let reason = Self.lastError()
@@ -105,10 +132,12 @@ public struct SessionStore: Sendable {
         }
     }
 
-    /// Forgets the session (logout). No error when there is none.
+    /// Forgets the session and its key bundle (logout). No error when there
+    /// is none. Unfinished uploads keep their resume state: it opens only
+    /// with the account's keys, and the next login of the account resumes them.
     public func delete() throws {
-        if unlink(fileURL.path) != 0, errno != ENOENT {
-            throw SessionStoreError.io(path: fileURL.path, reason: Self.lastError())
+        for url in [fileURL, keyBundleURL] where unlink(url.path) != 0 && errno != ENOENT {
+            throw SessionStoreError.io(path: url.path, reason: Self.lastError())
         }
     }
 
@@ -132,7 +161,7 @@ public struct SessionStore: Sendable {
         }
     }
 
-    private static func lastError() -> String {
+    static func lastError() -> String {
         String(cString: strerror(errno)).lowercased()
     }
 }

@@ -14,12 +14,17 @@ public struct TransportRequest: Sendable {
     /// Header names as sent; at most one value each.
     public var headers: [String: String]
     public var body: [UInt8]?
+    /// How long to wait for the response head (the whole request body goes
+    /// out before it); nil = the transport's default. Uploads set more.
+    public var timeout: Duration?
 
-    public init(method: String, path: String, headers: [String: String] = [:], body: [UInt8]? = nil) {
+    public init(method: String, path: String, headers: [String: String] = [:], body: [UInt8]? = nil,
+                timeout: Duration? = nil) {
         self.method = method
         self.path = path
         self.headers = headers
         self.body = body
+        self.timeout = timeout
     }
 
     /// Case-insensitive header lookup.
@@ -50,6 +55,21 @@ public protocol CoffreTransport: Sendable {
     /// The server as shown in messages ("http://127.0.0.1:8080").
     var serverDescription: String { get }
     func send(_ request: TransportRequest) async throws -> TransportResponse
+    /// As `send`, but a 2xx response's body is handed to `consume` piece by
+    /// piece as it arrives (downloads: nothing is held whole) and the
+    /// returned response has an empty body. Other statuses come back whole.
+    func send(_ request: TransportRequest, streamingTo consume: ([UInt8]) async throws -> Void) async throws -> TransportResponse
+}
+
+extension CoffreTransport {
+    /// For transports without streaming (test fakes): the body in one piece.
+    public func send(_ request: TransportRequest, streamingTo consume: ([UInt8]) async throws -> Void) async throws -> TransportResponse {
+        var response = try await send(request)
+        guard (200..<300).contains(response.status) else { return response }
+        try await consume(response.body)
+        response.body = []
+        return response
+    }
 }
 
 /// The real transport, over AsyncHTTPClient.
@@ -57,12 +77,14 @@ public struct HTTPClientTransport: CoffreTransport {
     public let server: URL
     public let httpClient: HTTPClient
     public let timeout: Duration
-    /// Responses larger than this are refused (the accounts API answers in kilobytes).
+    /// Collected responses larger than this are refused (the accounts API
+    /// answers in kilobytes; a folder listing of some thousand nodes is
+    /// under a few MiB). Streamed bodies (downloads) have no limit.
     public let maxResponseBytes: Int
     let logger: Logger
 
     public init(server: URL, httpClient: HTTPClient = .coffre, timeout: Duration = .seconds(30),
-                maxResponseBytes: Int = 1 << 20, logger: Logger = Logger(label: "coffre.sdk")) {
+                maxResponseBytes: Int = 8 << 20, logger: Logger = Logger(label: "coffre.sdk")) {
         self.server = server
         self.httpClient = httpClient
         self.timeout = timeout
@@ -79,34 +101,66 @@ public struct HTTPClientTransport: CoffreTransport {
     }
 
     public func send(_ request: TransportRequest) async throws -> TransportResponse {
+        try await exchange(request) { response in
+            var buffer = try await response.body.collect(upTo: maxResponseBytes)
+            return buffer.readBytes(length: buffer.readableBytes) ?? []
+        }
+    }
+
+    public func send(_ request: TransportRequest, streamingTo consume: ([UInt8]) async throws -> Void) async throws -> TransportResponse {
+        try await exchange(request) { response in
+            guard (200..<300).contains(response.status.code) else {
+                var buffer = try await response.body.collect(upTo: maxResponseBytes)
+                return buffer.readBytes(length: buffer.readableBytes) ?? []
+            }
+            for try await var piece in response.body {
+                do {
+                    try await consume(piece.readBytes(length: piece.readableBytes) ?? [])
+                } catch {
+                    throw ConsumerFailure(underlying: error)
+                }
+            }
+            return []
+        }
+    }
+
+    /// One request; `body` reads the response body (and may hand it on).
+    private func exchange(_ request: TransportRequest,
+                          body readBody: (HTTPClientResponse) async throws -> [UInt8]) async throws -> TransportResponse {
         var http = HTTPClientRequest(url: serverDescription + request.path)
         http.method = .init(rawValue: request.method)
         for (name, value) in request.headers { http.headers.add(name: name, value: value) }
         if let body = request.body {
             http.body = .bytes(body)
         }
-        let seconds = timeout.components.seconds
+        let seconds = (request.timeout ?? timeout).components.seconds
         let started = ContinuousClock.now
         do {
             let response = try await httpClient.execute(http, timeout: .seconds(seconds), logger: logger)
-            var buffer = try await response.body.collect(upTo: maxResponseBytes)
-            let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
             var headers: [String: String] = [:]
             for header in response.headers where headers[header.name.lowercased()] == nil {
                 headers[header.name.lowercased()] = header.value
             }
+            let bytes = try await readBody(response)
             logger.debug("coffre request", metadata: [
                 "method": .string(request.method), "path": .string(request.path),
                 "status": .stringConvertible(response.status.code),
                 "elapsed": .string("\(ContinuousClock.now - started)"),
             ])
             return TransportResponse(status: Int(response.status.code), headers: headers, body: bytes)
+        } catch let failure as ConsumerFailure {
+            throw failure.underlying
         } catch let error as CoffreClientError {
             throw error
         } catch {
             throw NetworkFailure.classify(error, server: serverDescription)
         }
     }
+}
+
+/// An error of the caller's body consumer, passed through unclassified.
+private struct ConsumerFailure: Error {
+    let underlying: any Error
 }
 
 /// Turns AsyncHTTPClient / NIO errors into one short sentence.
