@@ -154,7 +154,7 @@ let package = Package(
             .testTarget(
                 name: "ServiceTests",
                 dependencies: ["CoffreCore", "CoffreTestSupport", "CoffreSDK", "CoffreCrypto", "Sodium", "Kafka", "Gateway", "Accounts", "KeyDirectory", "Ingest", "Quota",
-                               hbTesting, httpClient, postgres],
+                               hbTesting, httpClient, postgres, .product(name: "Crypto", package: "swift-crypto")],
                 path: "Tests/ServiceTests"
             ),
         ],

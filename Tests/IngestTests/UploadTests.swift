@@ -190,6 +190,105 @@ struct UploadTests {
         }
     }
 
+    /// Sends a PATCH over a raw socket, stops after `sent` of its declared
+    /// bytes and hangs up, like a client whose connection dies.
+    static func abandonedPatch(port: Int, path: String, headers: HTTPFields, declared: Int, sent: [UInt8]) throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw ChildProcessError(message: "connect failed") }
+        var head = "PATCH \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(declared)\r\n"
+        for field in headers { head += "\(field.name.rawName): \(field.value)\r\n" }
+        head += "\r\n"
+        let bytes = Array(head.utf8) + sent
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { throw ChildProcessError(message: "send failed") }
+            offset += n
+        }
+        usleep(300_000)
+    }
+
+    @Test func aClientThatHangsUpMidPatchKeepsOnlyWhatArrivedAndResumes() async throws {
+        try await H.run { h in
+            let user = H.user()
+            let bytes = Self.random(1_000_000)
+            let file = H.newFile()
+            let (path, _) = try await h.create(user, length: bytes.count, metadata: file.metadata)
+            var headers = H.tus([HTTPField.Name("Upload-Offset")!: "0", .contentType: "application/offset+octet-stream"])
+            InternalAuth.sign(user, method: "PATCH", path: path, key: h.key, into: &headers)
+            try Self.abandonedPatch(port: try #require(h.client.port), path: path, headers: headers, declared: bytes.count,
+                                    sent: Array(bytes[0..<300_000]))
+            var offset = -1
+            _ = try await TestEnvironment.eventually(timeout: .seconds(10)) {
+                offset = Int(try await h.head(user, path).header("Upload-Offset") ?? "-1") ?? -1
+                return offset > 0
+            }
+            #expect(offset > 0 && offset <= 300_000, "offset \(offset)")
+            // What the offset covers is on disk, intact.
+            let id = try #require(UUID(uuidString: String(path.split(separator: "/").last!)))
+            let onDisk = try Data(contentsOf: URL(fileURLWithPath: "\(h.blobDirectory)/\(FileBlobStore.blobKey(id))"))
+            #expect(onDisk.count >= offset)
+            #expect(Array(onDisk.prefix(offset)) == Array(bytes[0..<offset]))
+            // Not visible as a file, and resumable from there.
+            #expect(try await h.call(.get, "/v1/nodes/\(file.node.lower)/content", as: user).status == .notFound)
+            let rest = try await h.patch(user, path, offset: offset, Array(bytes[offset...]))
+            #expect(rest.status == .noContent)
+            #expect(try await h.call(.get, "/v1/nodes/\(file.node.lower)/content", as: user).body == bytes)
+        }
+    }
+
+    @Test func aChecksummedPatchThatBreaksOffKeepsNothing() async throws {
+        try await H.run { h in
+            let user = H.user()
+            let bytes = Self.random(500_000)
+            let (path, _) = try await h.create(user, length: bytes.count, metadata: H.newFile().metadata)
+            var headers = H.tus([HTTPField.Name("Upload-Offset")!: "0", .contentType: "application/offset+octet-stream",
+                                 HTTPField.Name("Upload-Checksum")!: H.sha256(bytes)])
+            InternalAuth.sign(user, method: "PATCH", path: path, key: h.key, into: &headers)
+            try Self.abandonedPatch(port: try #require(h.client.port), path: path, headers: headers, declared: bytes.count,
+                                    sent: Array(bytes[0..<200_000]))
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(try await h.head(user, path).header("Upload-Offset") == "0")
+        }
+    }
+
+    /// The same service on S3 (moto's server): chunked upload, resume point,
+    /// commit, ranged download; nothing is left in the spool directory.
+    @Test func uploadsAndDownloadsThroughS3() async throws {
+        try await MotoServer.withShared { moto in
+            let spool = FileManager.default.temporaryDirectory.appendingPathComponent("coffre-spool-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: spool) }
+            try await H.run(tweak: {
+                $0.s3 = S3Configuration(endpoint: moto.endpoint, bucket: moto.bucket, accessKey: moto.accessKey, secretKey: moto.secretKey,
+                                        prefix: "svc-\(UUID().uuidString.prefix(8))", partSize: S3Configuration.minimumPartSize,
+                                        spoolDirectory: spool)
+            }) { h in
+                let user = H.user()
+                let bytes = Self.random(6 << 20)
+                let file = H.newFile()
+                let (path, _) = try await h.create(user, length: bytes.count, metadata: file.metadata)
+                let half = 3 << 20
+                #expect(try await h.patch(user, path, offset: 0, Array(bytes[0..<half]), checksum: H.sha256(Array(bytes[0..<half]))).status == .noContent)
+                #expect(try await h.head(user, path).header("Upload-Offset") == String(half))
+                let rest = try await h.patch(user, path, offset: half, Array(bytes[half...]))
+                #expect(rest.status == .noContent)
+                let whole = try await h.call(.get, "/v1/nodes/\(file.node.lower)/content", as: user)
+                #expect(whole.body == bytes)
+                let partial = try await h.call(.get, "/v1/nodes/\(file.node.lower)/content", as: user, headers: [.range: "bytes=5242870-5242889"])
+                #expect(partial.status == .partialContent && partial.body == Array(bytes[5_242_870...5_242_889]))
+                #expect((try? FileManager.default.contentsOfDirectory(atPath: spool))?.isEmpty ?? true)
+            }
+        }
+    }
+
     /// The quota service is its own issue: until it is wired in, ingest's
     /// stand-in grants every reservation (the plan limit still caps one upload).
     @Test func reservationsAlwaysSucceedUntilQuotaLands() async throws {

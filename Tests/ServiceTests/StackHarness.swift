@@ -17,13 +17,24 @@ final class Stack: @unchecked Sendable {
 
     var gatewayURL: URL { URL(string: "http://127.0.0.1:\(gatewayPort)")! }
 
-    init(gatewayEnv: [String: String] = [:]) async throws {
+    let ingestPort = TestEnvironment.freePort()
+    /// The ingest service's blob directory (removed by `stop`).
+    let blobDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("coffre-stack-\(UUID().uuidString)").path
+    private var ingest: ChildProcess?
+    private let ingestEnv: [String: String]
+
+    init(gatewayEnv: [String: String] = [:], ingestEnv extraIngest: [String: String] = [:]) async throws {
         let common = [
             "COFFRE_POSTGRES_URL": TestEnvironment.postgresURL!, "COFFRE_KAFKA_BROKERS": TestEnvironment.kafkaBrokers!,
             "COFFRE_INTERNAL_SECRET": Self.secret, "COFFRE_ADMIN_TOKEN": Self.adminToken, "COFFRE_LOG_LEVEL": "warning",
         ]
+        ingestEnv = common.merging(["INGEST_HTTP_PORT": String(ingestPort), "INGEST_BLOB_DIR": blobDirectory,
+                                    "INGEST_JANITOR_INTERVAL_MS": "500", "INGEST_TRANSFER_FLUSH_MS": "500"]) { _, n in n }
+            .merging(extraIngest) { _, n in n }
         children.append(try ChildProcess.coffre("accounts", [], environment: common.merging(["ACCOUNTS_HTTP_PORT": String(accountsPort)]) { _, n in n }))
-        var env = common.merging(["GATEWAY_HTTP_PORT": String(gatewayPort), "GATEWAY_ACCOUNTS_URLS": "http://127.0.0.1:\(accountsPort)"]) { _, n in n }
+        try startIngest()
+        var env = common.merging(["GATEWAY_HTTP_PORT": String(gatewayPort), "GATEWAY_ACCOUNTS_URLS": "http://127.0.0.1:\(accountsPort)",
+                                  "GATEWAY_INGEST_URLS": "http://127.0.0.1:\(ingestPort)"]) { _, n in n }
         env.merge(gatewayEnv) { _, n in n }
         children.append(try ChildProcess.coffre("gateway", [], environment: env))
         // Ready = accounts migrated and the gateway holds its token keys.
@@ -33,7 +44,8 @@ final class Stack: @unchecked Sendable {
         let gatewayServing = try await TestEnvironment.eventually(timeout: .seconds(30), interval: .milliseconds(200)) {
             (try? await self.status(self.gatewayURL.appendingPathComponent("healthz"))) == 200
         }
-        guard accountsReady, gatewayServing else {
+        let ingestReady = try await waitForIngest()
+        guard accountsReady, gatewayServing, ingestReady else {
             stop()
             throw ChildProcessError(message: "stack did not start: \(children.map { $0.output.suffix(800) })")
         }
@@ -53,9 +65,28 @@ final class Stack: @unchecked Sendable {
 
     func stop() {
         children.forEach { $0.stop() }
+        ingest?.stop()
+        try? FileManager.default.removeItem(atPath: blobDirectory)
     }
 
-    var logs: String { children.map(\.output).joined(separator: "\n") }
+    var logs: String { (children + (ingest.map { [$0] } ?? [])).map(\.output).joined(separator: "\n") }
+
+    /// Starts (or restarts) the ingest process on the same port and blob directory.
+    func startIngest() throws {
+        ingest = try ChildProcess.coffre("ingest", [], environment: ingestEnv)
+    }
+
+    func waitForIngest() async throws -> Bool {
+        try await TestEnvironment.eventually(timeout: .seconds(60), interval: .milliseconds(200)) {
+            (try? await self.status(URL(string: "http://127.0.0.1:\(self.ingestPort)/readyz")!)) == 200
+        }
+    }
+
+    /// `kill -9` of the ingest process: no graceful anything.
+    func killIngest() async {
+        ingest?.signal(SIGKILL)
+        _ = await ingest?.wait(timeout: .seconds(10))
+    }
 
     func status(_ url: URL) async throws -> Int {
         var request = HTTPClientRequest(url: url.absoluteString)

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import PostgresNIO
+import ServiceLifecycle
 
 /// Settings of the ingest service (environment variables):
 ///
@@ -68,9 +69,12 @@ public enum IngestApp {
     public static func build(config: IngestConfiguration, logger: Logger) throws(ConfigurationError) -> some ApplicationProtocol {
         let core = try ServiceCore(name: "ingest", schema: schema, common: config.common, migrations: migrations, logger: logger)
         let blobs: any BlobStore
+        var lifecycle: [any Service] = []
         do {
             if let s3 = config.s3 {
-                blobs = try S3BlobStore(configuration: s3)
+                let store = try S3BlobStore(configuration: s3, logger: logger)
+                lifecycle.append(ShutdownHook { try await store.shutdown() })
+                blobs = store
             } else {
                 blobs = try FileBlobStore(root: config.blobDirectory)
             }
@@ -109,9 +113,19 @@ public enum IngestApp {
         return Application(
             router: router,
             configuration: .init(address: .hostname(config.listen.host, port: config.listen.port), serverName: "coffre-ingest"),
-            services: core.services + [janitor, meter, accountEvents],
+            services: core.services + [janitor, meter, accountEvents] + lifecycle,
             logger: logger
         )
+    }
+}
+
+/// Runs `action` when the service group shuts down (the S3 store's own HTTP client).
+struct ShutdownHook: Service {
+    let action: @Sendable () async throws -> Void
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await action()
     }
 }
 

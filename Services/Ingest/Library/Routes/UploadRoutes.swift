@@ -274,7 +274,10 @@ struct UploadRoutes: Sendable {
             } else {
                 try? await writer.rollback()
             }
-            throw error
+            if error is Problem { throw error }
+            // Nobody reads this answer; it keeps a hang-up out of the 5xx logs.
+            throw Problem.badRequest("the request body broke off (\(error)); HEAD tells where to resume",
+                                     type: "urn:coffre:problem:body-interrupted")
         }
         if let digest, !digest.matches() {
             try await writer.rollback()
