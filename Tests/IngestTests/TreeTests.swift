@@ -159,6 +159,27 @@ struct TreeTests {
         }
     }
 
+    @Test func usageSumsCommittedVersionsPerAccountOfOneTenant() async throws {
+        try await H.run { h in
+            let a = H.user()
+            let b = H.user(tenant: a.tenantID!)
+            let elsewhere = H.user()
+            let file = try await h.upload(a, [1, 2, 3])
+            _ = try await h.create(a, length: 5, metadata: H.metadata(["node": Array(file.node.lower.utf8)]), body: [1, 2, 3, 4, 5])
+            _ = try await h.upload(b, Array(repeating: 0, count: 10))
+            _ = try await h.upload(elsewhere, [1])
+            let (pending, _) = try await h.create(a, length: 100, metadata: H.newFile().metadata)
+            _ = try await h.patch(a, pending, offset: 0, [1, 2])
+            let path = "/internal/v1/tenants/\(a.tenantID!.lower)/usage"
+            let report = try await h.call(.get, path, as: VerifiedIdentity())
+            #expect(report.status == .ok)
+            let accounts = report.json["accounts"] as? [[String: Any]] ?? []
+            let byAccount = Dictionary(uniqueKeysWithValues: accounts.map { ($0["account_id"] as! String, $0["bytes"] as! Int) })
+            #expect(byAccount == [a.accountID!.lower: 8, b.accountID!.lower: 10])
+            #expect(try await h.call(.get, path, as: nil).status == .notFound)
+        }
+    }
+
     @Test func accountDeletionPurgesNodesBlobsAndUploads() async throws {
         try await H.run { h in
             let user = H.user()

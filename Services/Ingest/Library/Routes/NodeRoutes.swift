@@ -61,6 +61,14 @@ struct NodeRoutes: Sendable {
             return Response(status: .noContent)
         }
         router.get("/v1/nodes/{id}/content") { request, context in try await download(request, context) }
+
+        // Service-to-service (quota's reconciliation): callers signed with the
+        // internal secret. The gateway never routes /internal.
+        router.get("/internal/v1/tenants/{tenant}/usage") { _, context -> UsageReport in
+            guard context.identity != nil else { throw Problem.notFound() }
+            let tenant = try Validate.uuid(context.parameters.get("tenant") ?? "", "tenant id")
+            return UsageReport(accounts: try await store.usage(tenant: tenant))
+        }
     }
 
     private func nodeID(_ context: CoffreRequestContext) throws -> UUID {

@@ -294,6 +294,24 @@ struct IngestStore: Sendable {
         }
     }
 
+    // MARK: usage (quota reconciliation)
+
+    /// Committed bytes per account of one tenant: the sum of every stored
+    /// version, which is what quota must count as used.
+    func usage(tenant: UUID) async throws -> [AccountUsage] {
+        try await withTenant(tenant) { connection in
+            let rows = try await connection.query("""
+                SELECT account_id, COALESCE(sum(size), 0)::bigint, count(*) FROM ingest.versions
+                GROUP BY account_id ORDER BY account_id
+                """, logger: logger)
+            var usage: [AccountUsage] = []
+            for try await (account, bytes, versions) in rows.decode((UUID, Int64, Int64).self) {
+                usage.append(AccountUsage(account_id: account.lower, bytes: bytes, versions: versions))
+            }
+            return usage
+        }
+    }
+
     // MARK: account deletion
 
     /// `account.deleted`: every node, version and upload of the account goes;

@@ -95,3 +95,13 @@ struct ServedBlob: Sendable {
     var size: Int64
     var blobKey: String
 }
+
+struct AccountUsage: Codable, Sendable, Equatable {
+    var account_id: String
+    var bytes: Int64
+    var versions: Int64
+}
+
+struct UsageReport: ResponseCodable, Sendable {
+    var accounts: [AccountUsage]
+}
