@@ -100,7 +100,8 @@ let package = Package(
             httpClient, .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_NIOFileSystem", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
         ])
-        + service("Quota", executable: "quota")
+        // Quota: AsyncHTTPClient to read blob ingest's usage (reconciliation).
+        + service("Quota", executable: "quota", extra: [httpClient])
         + [
             // Test support process: runs a consumer or migrator in its own OS
             // process so tests can kill -9 it and start it again.
@@ -137,9 +138,14 @@ let package = Package(
             ),
             .testTarget(
                 name: "IngestTests",
-                dependencies: ["Ingest", "CoffreCore", "CoffreTestSupport", hbTesting, httpClient, httpTypes, postgres,
+                dependencies: ["Ingest", "CoffreCore", "CoffreTestSupport", "Kafka", hbTesting, httpClient, httpTypes, postgres,
                                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto")],
                 path: "Tests/IngestTests"
+            ),
+            .testTarget(
+                name: "QuotaTests",
+                dependencies: ["Quota", "Ingest", "CoffreCore", "CoffreTestSupport", "Kafka", hbTesting, httpClient, postgres],
+                path: "Tests/QuotaTests"
             ),
             .testTarget(
                 name: "SDKTests",

@@ -1,0 +1,86 @@
+import CoffreCore
+
+/// The `quota` schema.
+///
+/// `tenants` holds each tenant's plan (operator data, like accounts'
+/// `tenants`, so without row-level security: the sweeper and the
+/// reconciliation iterate it). Every account-owned table carries `tenant_id`
+/// and a FORCEd row-level-security policy on the `coffre.tenant_id` setting,
+/// which each transaction sets (`QuotaStore.withTenant`).
+enum QuotaMigrations {
+    static let defaultTenantID = "00000000-0000-4000-8000-000000000001"
+
+    /// FORCEd row-level security on `coffre.tenant_id`, as in every Coffre schema.
+    static func tenantIsolation(_ table: String) -> String {
+        """
+        ALTER TABLE \(table) ENABLE ROW LEVEL SECURITY;
+        ALTER TABLE \(table) FORCE ROW LEVEL SECURITY;
+        CREATE POLICY tenant_isolation ON \(table)
+            USING (tenant_id = NULLIF(current_setting('coffre.tenant_id', true), '')::uuid)
+            WITH CHECK (tenant_id = NULLIF(current_setting('coffre.tenant_id', true), '')::uuid);
+        """
+    }
+
+    static var all: [Migration] {
+        [
+            Outbox.migration(1),
+            Migration(2, "plans, ledgers, reservations, transfer buckets", sql: """
+                CREATE TABLE tenants (
+                    id uuid PRIMARY KEY,
+                    storage_limit_bytes bigint NOT NULL CHECK (storage_limit_bytes >= 0),
+                    transfer_allowance_bytes bigint NOT NULL CHECK (transfer_allowance_bytes >= 0),
+                    -- 'event' once tenant.created was applied; 'default' while only
+                    -- the configured defaults are known.
+                    source text NOT NULL CHECK (source IN ('event', 'default', 'migration')),
+                    updated_at timestamptz NOT NULL DEFAULT now()
+                );
+                -- The default tenant is created by accounts' migration, with no event.
+                INSERT INTO tenants (id, storage_limit_bytes, transfer_allowance_bytes, source)
+                VALUES ('\(defaultTenantID)', 50000000000, 10000000000, 'migration');
+
+                CREATE TABLE ledgers (
+                    tenant_id uuid NOT NULL,
+                    account_id uuid PRIMARY KEY,
+                    used bigint NOT NULL DEFAULT 0,
+                    reserved bigint NOT NULL DEFAULT 0 CHECK (reserved >= 0),
+                    -- From the tenant's plan; the operator's override wins when set.
+                    storage_limit bigint NOT NULL,
+                    transfer_allowance bigint NOT NULL,
+                    storage_override bigint CHECK (storage_override >= 0),
+                    transfer_override bigint CHECK (transfer_override >= 0),
+                    transfer_exhausted_until timestamptz,
+                    closed_at timestamptz,
+                    created_at timestamptz NOT NULL DEFAULT now()
+                );
+                CREATE INDEX ledgers_tenant ON ledgers (tenant_id);
+                CREATE INDEX ledgers_exhausted ON ledgers (transfer_exhausted_until) WHERE transfer_exhausted_until IS NOT NULL;
+
+                CREATE TABLE reservations (
+                    tenant_id uuid NOT NULL,
+                    id uuid PRIMARY KEY,
+                    account_id uuid NOT NULL,
+                    upload_id uuid NOT NULL,
+                    bytes bigint NOT NULL CHECK (bytes >= 0),
+                    expires_at timestamptz NOT NULL,
+                    state text NOT NULL CHECK (state IN ('held', 'committed', 'released', 'expired')),
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    settled_at timestamptz,
+                    UNIQUE (account_id, upload_id)
+                );
+                CREATE INDEX reservations_held ON reservations (expires_at) WHERE state = 'held';
+
+                -- Served bytes per account per time bucket: the rolling window is
+                -- the sum of the buckets it covers.
+                CREATE TABLE transfer_buckets (
+                    tenant_id uuid NOT NULL,
+                    account_id uuid NOT NULL,
+                    bucket_start timestamptz NOT NULL,
+                    bytes bigint NOT NULL,
+                    PRIMARY KEY (account_id, bucket_start)
+                );
+
+                \(["ledgers", "reservations", "transfer_buckets"].map(tenantIsolation).joined(separator: "\n"))
+                """),
+        ]
+    }
+}

@@ -1,0 +1,116 @@
+import CoffreCore
+import Foundation
+import PostgresNIO
+
+/// The rolling transfer window: served bytes are added to fixed buckets
+/// (`transferBucketSeconds`, keyed by the served interval's end, so a replay
+/// adds to the same bucket); a bucket leaves the window `window` seconds after
+/// its end. When the window's sum reaches the allowance the ledger records
+/// until when (`transfer_exhausted_until`) and `quota.transfer.exhausted` goes
+/// out; the sweeper emits `quota.transfer.restored` once enough has aged out.
+extension QuotaStore {
+    struct WindowState: Sendable {
+        var used: Int64
+        var allowance: Int64
+        /// When the oldest counted bucket leaves the window.
+        var nextDrop: Date?
+        /// When the sum falls below the allowance (nil: it already is).
+        var exhaustedUntil: Date?
+    }
+
+    func bucketStart(_ time: Date) -> Date {
+        let b = Double(policy.transferBucketSeconds)
+        return Date(timeIntervalSince1970: (time.timeIntervalSince1970 / b).rounded(.down) * b)
+    }
+
+    func transferWindow(account: UUID, now: Date, on connection: PostgresConnection) async throws -> WindowState {
+        let span = Double(policy.transferWindowSeconds + policy.transferBucketSeconds)
+        let rows = try await connection.query("""
+            SELECT bucket_start, bytes FROM quota.transfer_buckets
+            WHERE account_id = \(account) AND bucket_start > \(now.addingTimeInterval(-span)) ORDER BY bucket_start
+            """, logger: logger)
+        var buckets: [(leaves: Date, bytes: Int64)] = []
+        for try await (start, bytes) in rows.decode((Date, Int64).self) {
+            buckets.append((start.addingTimeInterval(span), bytes))
+        }
+        let limits = try await connection.query("""
+            SELECT COALESCE(transfer_override, transfer_allowance) FROM quota.ledgers WHERE account_id = \(account)
+            """, logger: logger)
+        var allowance = policy.defaultTransferBytes
+        for try await value in limits.decode(Int64.self) { allowance = value }
+        buckets.removeAll { $0.leaves <= now }
+        var used = buckets.reduce(0) { $0 + $1.bytes }
+        let total = used
+        var until: Date?
+        if used >= allowance {
+            for bucket in buckets {
+                used -= bucket.bytes
+                if used < allowance {
+                    until = bucket.leaves
+                    break
+                }
+            }
+        }
+        return WindowState(used: total, allowance: allowance, nextDrop: buckets.first?.leaves, exhaustedUntil: until)
+    }
+
+    /// `transfer.served`: counts the bytes and re-evaluates the window.
+    func recordTransfer(tenant: UUID, account: UUID, bytes: Int64, servedAt: Date, now: Date,
+                        on connection: PostgresConnection) async throws {
+        try await provision(tenant: tenant, account: account, on: connection)
+        try await connection.query("""
+            INSERT INTO quota.transfer_buckets (tenant_id, account_id, bucket_start, bytes)
+            VALUES (\(tenant), \(account), \(bucketStart(servedAt)), \(bytes))
+            ON CONFLICT (account_id, bucket_start) DO UPDATE SET bytes = quota.transfer_buckets.bytes + EXCLUDED.bytes
+            """, logger: logger)
+        try await evaluateTransfer(tenant: tenant, account: account, now: now, on: connection)
+    }
+
+    /// Sets or clears `transfer_exhausted_until`, emitting an event on each
+    /// crossing (not on every served batch).
+    func evaluateTransfer(tenant: UUID, account: UUID, now: Date, on connection: PostgresConnection) async throws {
+        let window = try await transferWindow(account: account, now: now, on: connection)
+        let rows = try await connection.query("""
+            SELECT transfer_exhausted_until FROM quota.ledgers WHERE account_id = \(account) FOR UPDATE
+            """, logger: logger)
+        var was: Date??
+        for try await value in rows.decode(Date?.self) { was = .some(value) }
+        guard let previous = was else { return }
+        try await connection.query("""
+            UPDATE quota.ledgers SET transfer_exhausted_until = \(window.exhaustedUntil) WHERE account_id = \(account)
+            """, logger: logger)
+        if let until = window.exhaustedUntil, previous == nil {
+            try await emit("coffre.quota.transfer.exhausted", tenant: tenant, account: account, data: [
+                "used_bytes": .int(window.used), "allowance_bytes": .int(window.allowance),
+                "window_reset": .string(RFC3339.format(until)),
+                "retry_after_seconds": .int(Int64(max(1, until.timeIntervalSince(now).rounded(.up)))),
+            ], on: connection)
+        } else if window.exhaustedUntil == nil, previous != nil {
+            try await emit("coffre.quota.transfer.restored", tenant: tenant, account: account, data: [
+                "used_bytes": .int(window.used), "allowance_bytes": .int(window.allowance),
+            ], on: connection)
+        }
+    }
+
+    /// Accounts whose exhaustion is due to end: re-evaluated, tenant by
+    /// tenant, and old buckets dropped. Returns how many were looked at.
+    func restoreDue(now: Date = Date()) async throws -> Int {
+        var looked = 0
+        let horizon = now.addingTimeInterval(-Double(policy.transferWindowSeconds + 2 * policy.transferBucketSeconds))
+        for tenant in try await tenantIDs() {
+            looked += try await withTenant(tenant) { connection in
+                try await connection.query("DELETE FROM quota.transfer_buckets WHERE bucket_start < \(horizon)", logger: logger)
+                let rows = try await connection.query("""
+                    SELECT account_id FROM quota.ledgers WHERE transfer_exhausted_until <= \(now)
+                    """, logger: logger)
+                var due: [UUID] = []
+                for try await account in rows.decode(UUID.self) { due.append(account) }
+                for account in due {
+                    try await evaluateTransfer(tenant: tenant, account: account, now: now, on: connection)
+                }
+                return due.count
+            }
+        }
+        return looked
+    }
+}
