@@ -3,6 +3,7 @@ import CoffreCore
 import CoffreTestSupport
 import Foundation
 import Gateway
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
@@ -14,7 +15,11 @@ import Synchronization
 /// A stand-in for every upstream service: it serves accounts' internal
 /// token-key and revocation endpoints, and answers every `/v1/...` request
 /// with what it received (headers, verified identity, body size and hash),
-/// optionally after a delay or with a large streamed body.
+/// optionally after a delay or with a large streamed body. A request can
+/// choose the answer's status (`X-Fake-Status`) and add headers to it
+/// (`X-Fake-Header: Name: value`, repeatable); 204, 304 and HEAD answers
+/// have no body. With `X-Fake-Probe: <name>` what became of the request's
+/// body (bytes read, whether it ended cleanly) is recorded in `probes`.
 final class FakeUpstream: Sendable {
     let port = TestEnvironment.freePort()
     let name: String
@@ -24,6 +29,15 @@ final class FakeUpstream: Sendable {
     let inflight = Atomic<Int>(0)
     let tokenKeyFetches = Atomic<Int>(0)
     let unsignedInternalCalls = Atomic<Int>(0)
+    let probes = Mutex<[String: BodyOutcome]>([:])
+
+    struct BodyOutcome: Sendable {
+        var bytes: Int
+        /// The body ended with its framing intact (not a broken connection).
+        var endedCleanly: Bool
+    }
+
+    func probe(_ name: String) -> BodyOutcome? { probes.withLock { $0[name] } }
 
     init(name: String = "fake", signingKey: TokenSigningKey, internalSecret: String) {
         self.name = name
@@ -69,10 +83,17 @@ final class FakeUpstream: Sendable {
             defer { self.inflight.subtract(1, ordering: .relaxed) }
             var bytes: [UInt8] = []
             var firstByteAt: Double?
-            for try await chunk in request.body {
-                if firstByteAt == nil { firstByteAt = Date().timeIntervalSince1970 }
-                bytes.append(contentsOf: chunk.readableBytesView)
+            let probe = request.headers[HTTPField.Name("X-Fake-Probe")!]
+            do {
+                for try await chunk in request.body {
+                    if firstByteAt == nil { firstByteAt = Date().timeIntervalSince1970 }
+                    bytes.append(contentsOf: chunk.readableBytesView)
+                }
+            } catch {
+                if let probe { self.probes.withLock { $0[probe] = BodyOutcome(bytes: bytes.count, endedCleanly: false) } }
+                throw error
             }
+            if let probe { self.probes.withLock { $0[probe] = BodyOutcome(bytes: bytes.count, endedCleanly: true) } }
             let params = request.uri.queryParameters
             if let delay = params["delay_ms"].flatMap({ Int(String($0)) }) {
                 try await Task.sleep(for: .milliseconds(delay))
@@ -99,8 +120,19 @@ final class FakeUpstream: Sendable {
                 accountID: identity?.accountID, sessionID: identity?.sessionID,
                 bytes: bytes.count, sha256: Pattern.hex(Sodium.sha256(bytes)), firstByteAt: firstByteAt
             )
+            var replyHeaders: HTTPFields = [:]
+            for line in request.headers[values: HTTPField.Name("X-Fake-Header")!] {
+                let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                if parts.count == 2, let name = HTTPField.Name(parts[0]) { replyHeaders.append(HTTPField(name: name, value: parts[1])) }
+            }
+            let status = request.headers[HTTPField.Name("X-Fake-Status")!].flatMap { Int($0) }
+                .map { HTTPResponse.Status(code: $0, reasonPhrase: $0 == 460 ? "Checksum Mismatch" : "") } ?? .ok
+            if [204, 304].contains(status.code) || request.method == .head {
+                return Response(status: status, headers: replyHeaders)
+            }
             let data = try JSONEncoder().encode(echo)
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            replyHeaders[.contentType] = "application/json"
+            return Response(status: status, headers: replyHeaders, body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
         for method in [HTTPRequest.Method.get, .head, .post, .put, .patch, .delete, .options] {
             router.on("/v1/**", method: method, use: echo)

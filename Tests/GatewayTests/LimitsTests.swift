@@ -79,7 +79,7 @@ import Testing
                 #expect(shed.json?["type"] as? String == "urn:coffre:problem:overloaded")
                 #expect(ContinuousClock.now - started < .milliseconds(500), "shed at once, not queued")
                 // Another service is not affected.
-                #expect(try await h.send("GET", "/v1/files/x", headers: auth).status == 200)
+                #expect(try await h.send("GET", "/v1/nodes/x", headers: auth).status == 200)
                 for try await status in group { #expect(status == 200) }
             }
             #expect(try await h.send("GET", "/v1/quota", headers: auth).status == 200)

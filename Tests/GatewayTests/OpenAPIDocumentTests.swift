@@ -55,6 +55,28 @@ import Testing
         }
     }
 
+    /// The tus and download contract (docs/ingest-api.md) is in the document,
+    /// not only the routes: statuses, the upload media type, `Tus-Resumable`.
+    @Test func uploadsAndDownloadsAreDescribed() throws {
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as? [String: Any])
+        let paths = try #require(doc["paths"] as? [String: [String: Any]])
+        func operation(_ method: String, _ path: String) -> [String: Any] { paths[path]?[method] as? [String: Any] ?? [:] }
+        func statuses(_ method: String, _ path: String) -> Set<String> { Set((operation(method, path)["responses"] as? [String: Any]).map { Array($0.keys) } ?? []) }
+        #expect(statuses("patch", "/v1/uploads/{id}").isSuperset(of: ["204", "403", "404", "409", "410", "412", "413", "415", "423", "460"]))
+        #expect(statuses("post", "/v1/uploads").isSuperset(of: ["201", "412", "413", "415", "460", "507"]))
+        #expect(statuses("head", "/v1/uploads/{id}").isSuperset(of: ["200", "404", "410", "412"]))
+        #expect(statuses("options", "/v1/uploads").contains("204"))
+        #expect(statuses("get", "/v1/nodes/{id}/content").isSuperset(of: ["200", "206", "304", "416"]))
+        for route in PublicRoutes.all where route.streamsBody {
+            let content = (operation(route.method.rawValue.lowercased(), route.path)["requestBody"] as? [String: Any])?["content"] as? [String: Any]
+            #expect(content?["application/offset+octet-stream"] != nil, "\(route)")
+        }
+        for route in PublicRoutes.all where route.path.hasPrefix("/v1/uploads") && route.method != .options {
+            let parameters = operation(route.method.rawValue.lowercased(), route.path)["parameters"] as? [[String: Any]] ?? []
+            #expect(parameters.contains { $0["$ref"] as? String == "#/components/parameters/TusResumable" }, "\(route)")
+        }
+    }
+
     @Test func pathParametersAreDeclared() throws {
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as? [String: Any])
         let paths = try #require(doc["paths"] as? [String: [String: Any]])

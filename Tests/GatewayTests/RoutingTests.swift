@@ -24,12 +24,41 @@ import Testing
     @Test func servicesGetTheirPrefixes() async throws {
         try await GatewayHarness.run { h in
             let auth = [("Authorization", "Bearer " + (try h.token()))]
-            for path in ["/v1/keys/x", "/v1/log/checkpoint", "/v1/shares", "/v1/links/abc", "/v1/uploads", "/v1/nodes/1", "/v1/files/2",
-                         "/v1/downloads/3", "/v1/blobs/4", "/v1/quota"] {
+            for path in ["/v1/keys/x", "/v1/log/checkpoint", "/v1/shares", "/v1/links/abc", "/v1/quota"] {
                 let reply = try await h.send("GET", path, headers: auth)
                 #expect(reply.status == 200, "\(path)")
                 #expect(reply.echo?.path == path)
                 #expect(try await h.send("GET", path).status == 401, "\(path) needs a token")
+            }
+        }
+    }
+
+    @Test func ingestRoutesAreDeclared() async throws {
+        try await GatewayHarness.run { h in
+            let auth = [("Authorization", "Bearer " + (try h.token()))]
+            let id = UUID().uuidString.lowercased(), version = UUID().uuidString.lowercased()
+            let routes: [(String, String)] = [
+                ("POST", "/v1/uploads"), ("HEAD", "/v1/uploads/\(id)"), ("PATCH", "/v1/uploads/\(id)"), ("DELETE", "/v1/uploads/\(id)"),
+                ("POST", "/v1/nodes"), ("GET", "/v1/nodes"), ("GET", "/v1/trash"), ("GET", "/v1/nodes/\(id)"),
+                ("PATCH", "/v1/nodes/\(id)"), ("DELETE", "/v1/nodes/\(id)"), ("POST", "/v1/nodes/\(id)/restore"),
+                ("GET", "/v1/nodes/\(id)/versions"), ("POST", "/v1/nodes/\(id)/versions/\(version)/restore"),
+                ("DELETE", "/v1/nodes/\(id)/versions/\(version)"), ("GET", "/v1/nodes/\(id)/content"),
+            ]
+            for (method, path) in routes {
+                let reply = try await h.send(method, path, headers: auth)
+                #expect(reply.status == 200, "\(method) \(path)")
+                if method != "HEAD" { #expect(reply.echo?.path == path, "\(method) \(path)") }
+                let anonymous = try await h.send(method, path)
+                #expect(anonymous.status == 401, "\(method) \(path) needs a token")
+            }
+            // The scaffolding prefixes are gone: unknown ingest paths are the gateway's 404s.
+            for path in ["/v1/files/2", "/v1/downloads/3", "/v1/blobs/4", "/v1/uploads/\(id)/x", "/v1/nodes/\(id)/other"] {
+                let reply = try await h.send("GET", path, headers: auth)
+                #expect(reply.status == 404 && reply.isProblem && reply.echo == nil, "\(path)")
+            }
+            for (method, path) in [("GET", "/v1/uploads"), ("GET", "/v1/uploads/\(id)"), ("PUT", "/v1/nodes/\(id)"), ("POST", "/v1/trash")] {
+                let reply = try await h.send(method, path, headers: auth)
+                #expect(reply.status == 405 && reply.isProblem && reply.echo == nil, "\(method) \(path)")
             }
         }
     }
@@ -49,14 +78,14 @@ import Testing
         let auth = [("Authorization", "Bearer " + (try h.token()))]
         // Not ready by design (quota has no live instance): wait for the token keys.
         let keysLoaded = try await TestEnvironment.eventually(timeout: .seconds(10)) {
-            try await h.send("GET", "/v1/files/x", headers: auth).status == 200
+            try await h.send("GET", "/v1/nodes/x", headers: auth).status == 200
         }
         #expect(keysLoaded)
         let ready = try await h.send("GET", "/readyz")
         #expect(ready.status == 503 && ready.isProblem)
         var names: [String] = []
         for _ in 0..<8 {
-            let reply = try await h.send("GET", "/v1/files/x", headers: auth)
+            let reply = try await h.send("GET", "/v1/nodes/x", headers: auth)
             #expect(reply.status == 200)
             names.append(reply.echo?.upstream ?? "none")
         }

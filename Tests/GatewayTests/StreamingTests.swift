@@ -32,7 +32,7 @@ import Testing
 
     @Test func downloadStreamsBack() async throws {
         try await GatewayHarness.run { h in
-            var request = HTTPClientRequest(url: h.gatewayURL + "/v1/downloads/d1?download=\(Self.blocks << 20)")
+            var request = HTTPClientRequest(url: h.gatewayURL + "/v1/nodes/d1/content?download=\(Self.blocks << 20)")
             request.headers.add(name: "Authorization", value: "Bearer " + (try h.token()))
             let response = try await h.client.execute(request, timeout: .seconds(120))
             #expect(response.status == .ok)

@@ -36,6 +36,8 @@ import CoffreCore
             "GATEWAY_TRUST_FORWARDED_FOR": "true",
             "GATEWAY_MAX_INFLIGHT": "99",
             "GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "5",
+            "GATEWAY_MAX_TRANSFERS": "64",
+            "GATEWAY_CLIENT_IDLE_TIMEOUT_SECONDS": "15",
             "GATEWAY_CORS_ORIGINS": "https://a.example,https://b.example",
         ]))
         #expect(config.upstreams["ingest"] == ["http://10.0.0.1:8083", "http://10.0.0.2:8083"])
@@ -44,6 +46,7 @@ import CoffreCore
         #expect(config.trustForwardedFor)
         #expect(config.maxInflight == 99 && config.maxInflightPerService == 512)
         #expect(config.upstreamTimeout == .seconds(5))
+        #expect(config.maxTransfers == 64 && config.clientIdleTimeout == .seconds(15))
         #expect(config.corsOrigins == ["https://a.example", "https://b.example"])
         #expect(config.maxJSONBodyBytes == 1 << 20)
     }
@@ -51,5 +54,6 @@ import CoffreCore
     @Test func rejectsBadValues() {
         #expect(throws: ConfigurationError.self) { try GatewayConfiguration(env: EnvironmentReader(["GATEWAY_QUOTA_URLS": "ftp://x"])) }
         #expect(throws: ConfigurationError.self) { try GatewayConfiguration(env: EnvironmentReader(["GATEWAY_MAX_INFLIGHT": "lots"])) }
+        #expect(throws: ConfigurationError.self) { try GatewayConfiguration(env: EnvironmentReader(["GATEWAY_CLIENT_IDLE_TIMEOUT_SECONDS": "0"])) }
     }
 }

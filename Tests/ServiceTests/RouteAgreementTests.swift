@@ -1,11 +1,12 @@
 import Accounts
 import Foundation
 import Gateway
+import Ingest
 import Testing
 
 /// The gateway's public route list (which the OpenAPI document is checked
-/// against in GatewayTests) must name exactly the routes the accounts
-/// service serves under /v1.
+/// against in GatewayTests) must name exactly the routes each service
+/// serves under /v1.
 @Suite struct RouteAgreementTests {
     static func normalise(_ route: String) -> String {
         // "{id}" and ":id" spell the same parameter.
@@ -13,11 +14,22 @@ import Testing
             .replacingOccurrences(of: #":[A-Za-z_]+"#, with: "{}", options: .regularExpression)
     }
 
+    static func expectAgreement(served routeList: [String], target: PublicRoute.Target, atLeast minimum: Int,
+                                sourceLocation: SourceLocation = #_sourceLocation) {
+        let served = Set(routeList.filter { $0.contains(" /v1/") }.map(normalise))
+        let declared = Set(PublicRoutes.all.filter { $0.target == target }.map { normalise("\($0.method.rawValue) \($0.path)") })
+        #expect(served.subtracting(declared).isEmpty, "served by \(target), missing from the gateway: \(served.subtracting(declared).sorted())",
+                sourceLocation: sourceLocation)
+        #expect(declared.subtracting(served).isEmpty, "declared by the gateway, not served by \(target): \(declared.subtracting(served).sorted())",
+                sourceLocation: sourceLocation)
+        #expect(served.count >= minimum, sourceLocation: sourceLocation)
+    }
+
     @Test func gatewayRoutesMatchAccountsRoutes() {
-        let served = Set(AccountsApp.routeList().filter { $0.contains(" /v1/") }.map(Self.normalise))
-        let declared = Set(PublicRoutes.all.filter { $0.target == .accounts }.map { Self.normalise("\($0.method.rawValue) \($0.path)") })
-        #expect(served.subtracting(declared).isEmpty, "served by accounts, missing from the gateway: \(served.subtracting(declared).sorted())")
-        #expect(declared.subtracting(served).isEmpty, "declared by the gateway, not served by accounts: \(declared.subtracting(served).sorted())")
-        #expect(served.count >= 15)
+        Self.expectAgreement(served: AccountsApp.routeList(), target: .accounts, atLeast: 15)
+    }
+
+    @Test func gatewayRoutesMatchIngestRoutes() {
+        Self.expectAgreement(served: IngestApp.routeList(), target: .ingest, atLeast: 16)
     }
 }

@@ -33,20 +33,17 @@ public enum GatewayApp {
             authenticator: Authenticator(keys: tokenKeys, revocations: revocations),
             rateLimits: RequestRateLimits(config.rateLimits),
             shedder: LoadShedder(services: Array(config.upstreams.keys), maxInflightPerService: config.maxInflightPerService,
-                                 maxInflight: config.maxInflight),
+                                 maxInflight: config.maxInflight, maxTransfers: config.maxTransfers),
             config: config
         )
 
         let router = Router(context: CoffreRequestContext.self)
         // ServiceCore.addStandardMiddleware's stack with CORS slotted in
         // between request ids and problems: outside ProblemMiddleware so
-        // error responses carry the CORS headers too (CORSMiddleware would
-        // otherwise wrap a Problem into a plain HTTP error and lose its body).
+        // error responses carry the CORS headers too.
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: RequestIDMiddleware())
-        if !config.corsOrigins.contains("*") { router.add(middleware: GatewayCORS.OriginFilter(allowed: Set(config.corsOrigins))) }
-        router.add(middleware: GatewayCORS.middleware(config))
-        router.add(middleware: GatewayCORS.ExposeHeaders())
+        router.add(middleware: GatewayCORS(origins: config.corsOrigins))
         router.add(middleware: ProblemMiddleware())
         OperationalRoutes.add(to: router, readiness: readiness(config: config, client: httpClient, upstreams: upstreams,
                                                                tokenKeys: tokenKeys, revocations: revocations))
@@ -55,6 +52,9 @@ public enum GatewayApp {
 
         return Application(
             responder: PeerAddressResponder(inner: router.buildResponder()),
+            // The idle timeout also closes a connection whose request body
+            // stalls, which aborts the upstream request it was feeding.
+            server: .http1(configuration: .init(idleTimeout: TimeAmount(config.clientIdleTimeout))),
             configuration: .init(address: .hostname(config.listen.host, port: config.listen.port), serverName: "coffre-gateway"),
             // The HTTP client is listed first so it shuts down last, after
             // the server drained and the pollers stopped.
@@ -79,8 +79,8 @@ public enum GatewayApp {
         configuration.connectionPool.retryConnectionEstablishment = false
         // The pool's default of 8 connections per host would queue requests
         // inside the client, hidden from the load shedder: let it open as
-        // many as the shedder admits.
-        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = config.maxInflightPerService
+        // many as the shedder admits (requests and transfers).
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = config.maxInflightPerService + config.maxTransfers
         return configuration
     }
 

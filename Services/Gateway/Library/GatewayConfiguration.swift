@@ -18,7 +18,9 @@ import Foundation
 /// | `GATEWAY_TRUST_FORWARDED_FOR` | `false` |
 /// | `GATEWAY_MAX_INFLIGHT_PER_SERVICE` | `512` |
 /// | `GATEWAY_MAX_INFLIGHT` | `2048` |
+/// | `GATEWAY_MAX_TRANSFERS` | `1024` |
 /// | `GATEWAY_UPSTREAM_TIMEOUT_SECONDS` | `30` |
+/// | `GATEWAY_CLIENT_IDLE_TIMEOUT_SECONDS` | `60` |
 /// | `GATEWAY_CORS_ORIGINS` | `*` |
 /// | `GATEWAY_MAX_JSON_BODY_BYTES` | `1048576` |
 ///
@@ -34,10 +36,18 @@ public struct GatewayConfiguration: Sendable {
     public var trustForwardedFor: Bool
     public var maxInflightPerService: Int
     public var maxInflight: Int
+    /// Uploads (with a body) and downloads in flight: a pool of their own,
+    /// apart from `maxInflightPerService` and `maxInflight` (see `LoadShedder`).
+    public var maxTransfers: Int
     /// How long an upstream may stay silent once it has the whole request
     /// (and between response body chunks). Not a bound on a whole upload or
     /// download, which may legitimately take hours.
     public var upstreamTimeout: Duration
+    /// How long a client connection may send nothing while the gateway waits
+    /// for its request (a stalled or vanished uploader: the connection is
+    /// closed and the upstream request aborted), or between two requests.
+    /// Never applies while a response is being sent.
+    public var clientIdleTimeout: Duration
     /// `*`, or the exact origins allowed to call from a browser.
     public var corsOrigins: [String]
     /// Largest body on routes that take JSON (uploads stream and are exempt).
@@ -69,8 +79,8 @@ public struct GatewayConfiguration: Sendable {
     public init(common: CommonConfiguration = .init(), listen: HTTPListenConfiguration = .init(host: "127.0.0.1", port: 8080),
                 upstreams: [String: [String]] = GatewayConfiguration.defaultUpstreams,
                 rateLimits: RateLimits = .init(), trustForwardedFor: Bool = false,
-                maxInflightPerService: Int = 512, maxInflight: Int = 2048,
-                upstreamTimeout: Duration = .seconds(30), corsOrigins: [String] = ["*"],
+                maxInflightPerService: Int = 512, maxInflight: Int = 2048, maxTransfers: Int = 1024,
+                upstreamTimeout: Duration = .seconds(30), clientIdleTimeout: Duration = .seconds(60), corsOrigins: [String] = ["*"],
                 maxJSONBodyBytes: Int = 1 << 20, revocationPollInterval: Duration = .seconds(1)) {
         self.common = common
         self.listen = listen
@@ -79,7 +89,9 @@ public struct GatewayConfiguration: Sendable {
         self.trustForwardedFor = trustForwardedFor
         self.maxInflightPerService = maxInflightPerService
         self.maxInflight = maxInflight
+        self.maxTransfers = maxTransfers
         self.upstreamTimeout = upstreamTimeout
+        self.clientIdleTimeout = clientIdleTimeout
         self.corsOrigins = corsOrigins
         self.maxJSONBodyBytes = maxJSONBodyBytes
         self.revocationPollInterval = revocationPollInterval
@@ -112,7 +124,9 @@ public struct GatewayConfiguration: Sendable {
         trustForwardedFor = try env.bool("GATEWAY_TRUST_FORWARDED_FOR", default: false)
         maxInflightPerService = try env.int("GATEWAY_MAX_INFLIGHT_PER_SERVICE", default: 512, range: 1...1_000_000)
         maxInflight = try env.int("GATEWAY_MAX_INFLIGHT", default: 2048, range: 1...1_000_000)
+        maxTransfers = try env.int("GATEWAY_MAX_TRANSFERS", default: 1024, range: 1...1_000_000)
         upstreamTimeout = .seconds(try env.int("GATEWAY_UPSTREAM_TIMEOUT_SECONDS", default: 30, range: 1...3600))
+        clientIdleTimeout = .seconds(try env.int("GATEWAY_CLIENT_IDLE_TIMEOUT_SECONDS", default: 60, range: 1...3600))
         corsOrigins = env.list("GATEWAY_CORS_ORIGINS", default: ["*"])
         maxJSONBodyBytes = try env.int("GATEWAY_MAX_JSON_BODY_BYTES", default: 1 << 20, range: 1024...(1 << 30))
     }

@@ -22,8 +22,7 @@ struct GatewayRoutes: Sendable {
             declared[route.path, default: []].append(route.method)
             guard route.target != .gateway else { continue }
             router.on(RouterPath(route.path), method: route.method) { request, context in
-                try await handle(request, context: context, target: route.target, access: route.access,
-                                 rateLimited: route.rateLimited, streamsBody: route.streamsBody)
+                try await handle(request, context: context, route: route)
             }
         }
         for (path, methods) in declared {
@@ -40,20 +39,21 @@ struct GatewayRoutes: Sendable {
         for (prefix, target, streamsBody) in PublicRoutes.undeclaredPrefixes {
             for path in [prefix, prefix + "/**"] {
                 for method in PublicRoutes.knownMethods {
+                    let route = PublicRoute(method, path, target, .token, streamsBody: streamsBody)
                     router.on(RouterPath(path), method: method) { request, context in
-                        try await handle(request, context: context, target: target, access: .token, rateLimited: false, streamsBody: streamsBody)
+                        try await handle(request, context: context, route: route)
                     }
                 }
             }
         }
     }
 
-    func handle(_ request: Request, context: CoffreRequestContext, target: PublicRoute.Target, access: PublicRoute.Access,
-                rateLimited: Bool, streamsBody: Bool) async throws -> Response {
+    func handle(_ request: Request, context: CoffreRequestContext, route: PublicRoute) async throws -> Response {
         guard Self.isCleanPath(request.uri.path) else {
             throw Problem.notFound("No route for \(request.method) \(request.uri.path).")
         }
-        let body = try await outgoingBody(request, streamsBody: streamsBody)
+        let target = route.target, access = route.access
+        let body = try await outgoingBody(request, streamsBody: route.streamsBody)
         let clientIP = clientAddress(request.headers)
         let host = request.head.authority
 
@@ -62,9 +62,13 @@ struct GatewayRoutes: Sendable {
         switch access {
         case .token:
             identity = try await authenticator.authenticate(request.headers)
+        case .optionalToken:
+            if request.headers[.authorization] != nil {
+                identity = try await authenticator.authenticate(request.headers)
+            }
         case .tenant:
             let slug = try TenantResolver.resolve(headers: request.headers, host: host)
-            if rateLimited {
+            if route.rateLimited {
                 extraResponseHeaders = try rateLimits.check(clientIP: clientIP, tenant: slug)
             }
             identity = VerifiedIdentity(tenantSlug: slug)
@@ -72,7 +76,15 @@ struct GatewayRoutes: Sendable {
             break
         }
 
-        let permit = try shedder.admit(target.rawValue)
+        // An upload body or a download runs at the client's pace: it is
+        // admitted under the transfer limit (see LoadShedder). A POST
+        // /v1/uploads without a body is an ordinary request.
+        let isTransfer: Bool
+        switch body {
+        case .stream where route.streamsBody: isTransfer = true
+        default: isTransfer = route.streamsResponse
+        }
+        let permit = try shedder.admit(target.rawValue, transfer: isTransfer)
         var forwardedFor = clientIP
         if config.trustForwardedFor, let chain = request.headers[.xForwardedFor], let peer = ClientAddress.peerIP {
             forwardedFor = chain + ", " + peer
@@ -95,6 +107,7 @@ struct GatewayRoutes: Sendable {
         let chunked = request.headers[.transferEncoding] != nil
         if streamsBody {
             if declaredLength == nil && !chunked { return .none }
+            if declaredLength == 0 { return .buffered(ByteBuffer()) }
             return .stream(request.body, length: declaredLength)
         }
         if let declaredLength {

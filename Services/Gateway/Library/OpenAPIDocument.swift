@@ -14,7 +14,7 @@ public enum OpenAPIDocument {
   "info": {
     "title": "Coffre public API",
     "version": "1.0.0",
-    "description": "Zero-knowledge storage: everything the server stores about content is ciphertext or a public key. Errors are RFC 9457 application/problem+json. Binary values are base64url without padding."
+    "description": "Zero-knowledge storage: everything the server stores about content is ciphertext or a public key. Errors are RFC 9457 application/problem+json. Binary values are base64url without padding, except the file tree's `attributes` and `wrapped_key`, which are standard base64 (as in tus `Upload-Metadata`). Uploads follow tus 1.0.0 (creation, creation-with-upload, termination, checksum, expiration)."
   },
   "servers": [
     {
@@ -36,6 +36,14 @@ public enum OpenAPIDocument {
     },
     {
       "name": "operations"
+    },
+    {
+      "name": "uploads",
+      "description": "tus 1.0.0 resumable uploads of ciphertext. Every request but OPTIONS sends `Tus-Resumable: 1.0.0`; every answer carries it."
+    },
+    {
+      "name": "nodes",
+      "description": "The file tree (encrypted names and keys), the trash, versions and downloads."
     }
   ],
   "paths": {
@@ -815,6 +823,1036 @@ public enum OpenAPIDocument {
           }
         ]
       }
+    },
+    "/v1/uploads": {
+      "options": {
+        "operationId": "tusOptions",
+        "summary": "tus discovery: versions, extensions, checksum algorithms, size limit",
+        "tags": [
+          "uploads"
+        ],
+        "security": [
+          {},
+          {
+            "bearerAuth": []
+          }
+        ],
+        "description": "Works without a token (a bad token is still a 401); with one, `Tus-Max-Size` is the calling account's limit. A browser's CORS preflight (with `Access-Control-Request-Method`) is answered by the gateway and never reaches this operation.",
+        "responses": {
+          "204": {
+            "description": "What the server supports.",
+            "headers": {
+              "Tus-Resumable": {
+                "$ref": "#/components/headers/TusResumable"
+              },
+              "Tus-Version": {
+                "$ref": "#/components/headers/TusVersion"
+              },
+              "Tus-Extension": {
+                "$ref": "#/components/headers/TusExtension"
+              },
+              "Tus-Checksum-Algorithm": {
+                "$ref": "#/components/headers/TusChecksumAlgorithm"
+              },
+              "Tus-Max-Size": {
+                "$ref": "#/components/headers/TusMaxSize"
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      },
+      "post": {
+        "operationId": "createUpload",
+        "summary": "Create an upload (tus creation, optionally with its first bytes)",
+        "tags": [
+          "uploads"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "description": "404: the `node` or `parent` of the metadata is not the caller's; 409: `node` is a folder or `parent` a file.",
+        "parameters": [
+          {
+            "$ref": "#/components/parameters/TusResumable"
+          },
+          {
+            "$ref": "#/components/parameters/UploadLength"
+          },
+          {
+            "$ref": "#/components/parameters/UploadMetadata"
+          },
+          {
+            "$ref": "#/components/parameters/UploadChecksum"
+          }
+        ],
+        "requestBody": {
+          "required": false,
+          "description": "creation-with-upload: the first bytes, streamed with no size limit. `Coffre-Version-Id` is set when they complete the upload.",
+          "content": {
+            "application/offset+octet-stream": {
+              "schema": {
+                "type": "string",
+                "contentMediaType": "application/octet-stream"
+              }
+            }
+          }
+        },
+        "responses": {
+          "201": {
+            "description": "Created; quota for the whole `Upload-Length` is reserved.",
+            "headers": {
+              "Tus-Resumable": {
+                "$ref": "#/components/headers/TusResumable"
+              },
+              "Location": {
+                "$ref": "#/components/headers/UploadLocation"
+              },
+              "Upload-Offset": {
+                "$ref": "#/components/headers/UploadOffset"
+              },
+              "Upload-Expires": {
+                "$ref": "#/components/headers/UploadExpires"
+              },
+              "Coffre-Node-Id": {
+                "$ref": "#/components/headers/CoffreNodeId"
+              },
+              "Coffre-Version-Id": {
+                "$ref": "#/components/headers/CoffreVersionId"
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/UploadBadRequest"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "409": {
+            "$ref": "#/components/responses/Conflict"
+          },
+          "412": {
+            "$ref": "#/components/responses/TusVersionMismatch"
+          },
+          "413": {
+            "$ref": "#/components/responses/UploadTooLarge"
+          },
+          "415": {
+            "$ref": "#/components/responses/UnsupportedUploadType"
+          },
+          "460": {
+            "$ref": "#/components/responses/ChecksumMismatch"
+          },
+          "507": {
+            "$ref": "#/components/responses/QuotaExceeded"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/uploads/{id}": {
+      "head": {
+        "operationId": "uploadOffset",
+        "summary": "Where an upload stands (resume from `Upload-Offset`)",
+        "tags": [
+          "uploads"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "description": "Answers to HEAD carry no body, errors included: read the status and headers.",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The upload id (from `Location`).",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          },
+          {
+            "$ref": "#/components/parameters/TusResumable"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "No body. `Upload-Expires` while unfinished; `Coffre-Version-Id` once complete.",
+            "headers": {
+              "Tus-Resumable": {
+                "$ref": "#/components/headers/TusResumable"
+              },
+              "Upload-Offset": {
+                "$ref": "#/components/headers/UploadOffset"
+              },
+              "Upload-Length": {
+                "$ref": "#/components/headers/UploadLength"
+              },
+              "Upload-Expires": {
+                "$ref": "#/components/headers/UploadExpires"
+              },
+              "Cache-Control": {
+                "$ref": "#/components/headers/CacheControl"
+              },
+              "Coffre-Node-Id": {
+                "$ref": "#/components/headers/CoffreNodeId"
+              },
+              "Coffre-Version-Id": {
+                "$ref": "#/components/headers/CoffreVersionId"
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/UploadBadRequest"
+          },
+          "404": {
+            "$ref": "#/components/responses/UploadNotFound"
+          },
+          "410": {
+            "$ref": "#/components/responses/UploadExpired"
+          },
+          "412": {
+            "$ref": "#/components/responses/TusVersionMismatch"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      },
+      "patch": {
+        "operationId": "uploadBytes",
+        "summary": "Append bytes at `Upload-Offset`",
+        "tags": [
+          "uploads"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The upload id (from `Location`).",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          },
+          {
+            "$ref": "#/components/parameters/TusResumable"
+          },
+          {
+            "$ref": "#/components/parameters/UploadOffset"
+          },
+          {
+            "$ref": "#/components/parameters/UploadChecksum"
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "description": "Ciphertext bytes from `Upload-Offset` on, streamed through the gateway with no size limit. If the connection drops, what arrived intact is kept (unless `Upload-Checksum` was sent); HEAD says where to resume.",
+          "content": {
+            "application/offset+octet-stream": {
+              "schema": {
+                "type": "string",
+                "contentMediaType": "application/octet-stream"
+              }
+            }
+          }
+        },
+        "responses": {
+          "204": {
+            "description": "Bytes durable up to `Upload-Offset`. On the last byte the upload commits and `Coffre-Node-Id` and `Coffre-Version-Id` are set (and `Upload-Expires` is not).",
+            "headers": {
+              "Tus-Resumable": {
+                "$ref": "#/components/headers/TusResumable"
+              },
+              "Upload-Offset": {
+                "$ref": "#/components/headers/UploadOffset"
+              },
+              "Upload-Expires": {
+                "$ref": "#/components/headers/UploadExpires"
+              },
+              "Coffre-Node-Id": {
+                "$ref": "#/components/headers/CoffreNodeId"
+              },
+              "Coffre-Version-Id": {
+                "$ref": "#/components/headers/CoffreVersionId"
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/UploadBadRequest"
+          },
+          "403": {
+            "$ref": "#/components/responses/UploadComplete"
+          },
+          "404": {
+            "$ref": "#/components/responses/UploadNotFound"
+          },
+          "409": {
+            "$ref": "#/components/responses/OffsetMismatch"
+          },
+          "410": {
+            "$ref": "#/components/responses/UploadExpired"
+          },
+          "412": {
+            "$ref": "#/components/responses/TusVersionMismatch"
+          },
+          "413": {
+            "$ref": "#/components/responses/UploadTooLarge"
+          },
+          "415": {
+            "$ref": "#/components/responses/UnsupportedUploadType"
+          },
+          "423": {
+            "$ref": "#/components/responses/UploadBusy"
+          },
+          "460": {
+            "$ref": "#/components/responses/ChecksumMismatch"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      },
+      "delete": {
+        "operationId": "terminateUpload",
+        "summary": "Abandon an upload (tus termination)",
+        "tags": [
+          "uploads"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The upload id (from `Location`).",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          },
+          {
+            "$ref": "#/components/parameters/TusResumable"
+          }
+        ],
+        "responses": {
+          "204": {
+            "description": "Gone; its bytes and quota reservation are released.",
+            "headers": {
+              "Tus-Resumable": {
+                "$ref": "#/components/headers/TusResumable"
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/UploadBadRequest"
+          },
+          "403": {
+            "$ref": "#/components/responses/UploadComplete"
+          },
+          "404": {
+            "$ref": "#/components/responses/UploadNotFound"
+          },
+          "412": {
+            "$ref": "#/components/responses/TusVersionMismatch"
+          },
+          "423": {
+            "$ref": "#/components/responses/UploadBusy"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/nodes": {
+      "post": {
+        "operationId": "createFolder",
+        "summary": "Create a folder (files are created by uploads)",
+        "tags": [
+          "nodes"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "description": "404: no such parent; 409: the id exists, or the parent is a file.",
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/CreateFolderRequest"
+              }
+            }
+          }
+        },
+        "responses": {
+          "201": {
+            "description": "The folder.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Node"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "409": {
+            "$ref": "#/components/responses/Conflict"
+          },
+          "413": {
+            "$ref": "#/components/responses/TooLarge"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      },
+      "get": {
+        "operationId": "listNodes",
+        "summary": "A folder's children that are not in the trash",
+        "tags": [
+          "nodes"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "parent",
+            "in": "query",
+            "required": false,
+            "description": "Folder id; absent or `root` = the account's root.",
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The children.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/NodeList"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/trash": {
+      "get": {
+        "operationId": "listTrash",
+        "summary": "Nodes trashed directly (not those trashed with an ancestor)",
+        "tags": [
+          "nodes"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The trash.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/NodeList"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/nodes/{id}": {
+      "get": {
+        "operationId": "getNode",
+        "summary": "One node",
+        "tags": [
+          "nodes"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The node id.",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The node.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Node"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      },
+      "patch": {
+        "operationId": "updateNode",
+        "summary": "Move and/or rename",
+        "tags": [
+          "nodes"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "description": "409: moving a folder into itself or a descendant, or under a file.",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The node id.",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/UpdateNodeRequest"
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "The node after the change.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Node"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "409": {
+            "$ref": "#/components/responses/Conflict"
+          },
+          "413": {
+            "$ref": "#/components/responses/TooLarge"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      },
+      "delete": {
+        "operationId": "deleteNode",
+        "summary": "Move to the trash, or purge",
+        "tags": [
+          "nodes"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The node id.",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          },
+          {
+            "name": "purge",
+            "in": "query",
+            "required": false,
+            "description": "`true` removes the node for good instead of trashing it.",
+            "schema": {
+              "type": "boolean",
+              "default": false
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Trashed (with its subtree).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Node"
+                }
+              }
+            }
+          },
+          "204": {
+            "description": "Purged (`purge=true`): the node, its subtree and every version's blob."
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/nodes/{id}/restore": {
+      "post": {
+        "operationId": "restoreNode",
+        "summary": "Out of the trash, back where it was (or to the root)",
+        "tags": [
+          "nodes"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "description": "409: the node is not in the trash.",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The node id.",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The restored node.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Node"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "409": {
+            "$ref": "#/components/responses/Conflict"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/nodes/{id}/versions": {
+      "get": {
+        "operationId": "listVersions",
+        "summary": "A file's versions, newest first",
+        "tags": [
+          "nodes"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The node id.",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The versions.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/VersionList"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/nodes/{id}/versions/{version}/restore": {
+      "post": {
+        "operationId": "restoreVersion",
+        "summary": "Make a version current (the current one is kept)",
+        "tags": [
+          "nodes"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The node id.",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          },
+          {
+            "name": "version",
+            "in": "path",
+            "required": true,
+            "description": "The version id.",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The node.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Node"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/nodes/{id}/versions/{version}": {
+      "delete": {
+        "operationId": "deleteVersion",
+        "summary": "Purge a version that is not current",
+        "tags": [
+          "nodes"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "description": "409: the version is the current one.",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The node id.",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          },
+          {
+            "name": "version",
+            "in": "path",
+            "required": true,
+            "description": "The version id.",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          }
+        ],
+        "responses": {
+          "204": {
+            "description": "Purged."
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "409": {
+            "$ref": "#/components/responses/Conflict"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/nodes/{id}/content": {
+      "get": {
+        "operationId": "download",
+        "summary": "A file's ciphertext, whole or a range",
+        "tags": [
+          "nodes"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "description": "Allowed for the owner and for holders of a grant on the node or an ancestor (shares). Streamed through the gateway; served bytes count against the account's transfer.",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The node id.",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          },
+          {
+            "name": "version",
+            "in": "query",
+            "required": false,
+            "description": "A version id; absent = the current version.",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          },
+          {
+            "$ref": "#/components/parameters/Range"
+          },
+          {
+            "$ref": "#/components/parameters/IfNoneMatch"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The whole ciphertext.",
+            "headers": {
+              "ETag": {
+                "$ref": "#/components/headers/ETag"
+              },
+              "Accept-Ranges": {
+                "$ref": "#/components/headers/AcceptRanges"
+              },
+              "Content-Length": {
+                "$ref": "#/components/headers/ContentLength"
+              },
+              "Cache-Control": {
+                "$ref": "#/components/headers/CacheControl"
+              }
+            },
+            "content": {
+              "application/octet-stream": {
+                "schema": {
+                  "type": "string",
+                  "contentMediaType": "application/octet-stream"
+                }
+              }
+            }
+          },
+          "206": {
+            "description": "The requested range.",
+            "headers": {
+              "ETag": {
+                "$ref": "#/components/headers/ETag"
+              },
+              "Accept-Ranges": {
+                "$ref": "#/components/headers/AcceptRanges"
+              },
+              "Content-Range": {
+                "$ref": "#/components/headers/ContentRange"
+              },
+              "Content-Length": {
+                "$ref": "#/components/headers/ContentLength"
+              },
+              "Cache-Control": {
+                "$ref": "#/components/headers/CacheControl"
+              }
+            },
+            "content": {
+              "application/octet-stream": {
+                "schema": {
+                  "type": "string",
+                  "contentMediaType": "application/octet-stream"
+                }
+              }
+            }
+          },
+          "304": {
+            "description": "`If-None-Match` matched: the version is unchanged. No body.",
+            "headers": {
+              "ETag": {
+                "$ref": "#/components/headers/ETag"
+              },
+              "Cache-Control": {
+                "$ref": "#/components/headers/CacheControl"
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "416": {
+            "$ref": "#/components/responses/RangeNotSatisfiable"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
     }
   },
   "components": {
@@ -839,6 +1877,73 @@ public enum OpenAPIDocument {
         "schema": {
           "type": "string",
           "pattern": "^[a-z0-9][a-z0-9-]{1,30}[a-z0-9]$"
+        }
+      },
+      "TusResumable": {
+        "name": "Tus-Resumable",
+        "in": "header",
+        "required": true,
+        "description": "`1.0.0`; without it (or with another version) the answer is 412.",
+        "schema": {
+          "type": "string",
+          "const": "1.0.0"
+        }
+      },
+      "UploadLength": {
+        "name": "Upload-Length",
+        "in": "header",
+        "required": true,
+        "description": "Total ciphertext bytes; at most `Tus-Max-Size` (else 413). Deferred length is not offered.",
+        "schema": {
+          "type": "integer",
+          "minimum": 0
+        }
+      },
+      "UploadMetadata": {
+        "name": "Upload-Metadata",
+        "in": "header",
+        "required": false,
+        "description": "Comma-separated `key base64value` pairs; keys `node` (the file's id, client-chosen; an existing file of the caller gets a new version), `parent` (folder id; absent = root), `attributes` (encrypted attributes) and `key` (wrapped node key), the last two required for a new file. Any other key is a 400.",
+        "schema": {
+          "type": "string"
+        }
+      },
+      "UploadOffset": {
+        "name": "Upload-Offset",
+        "in": "header",
+        "required": true,
+        "description": "Where this body starts: must equal the upload's offset (else 409).",
+        "schema": {
+          "type": "integer",
+          "minimum": 0
+        }
+      },
+      "UploadChecksum": {
+        "name": "Upload-Checksum",
+        "in": "header",
+        "required": false,
+        "description": "`sha1 <base64>` or `sha256 <base64>` of this request's body: on a mismatch (460), or if the body breaks off, none of it is kept.",
+        "schema": {
+          "type": "string",
+          "pattern": "^(sha1|sha256) [A-Za-z0-9+/=]+$"
+        }
+      },
+      "Range": {
+        "name": "Range",
+        "in": "header",
+        "required": false,
+        "description": "One range, `bytes=<first>-<last>`, `bytes=<first>-` or `bytes=-<suffix length>`; several ranges are answered with the whole file (200).",
+        "schema": {
+          "type": "string"
+        }
+      },
+      "IfNoneMatch": {
+        "name": "If-None-Match",
+        "in": "header",
+        "required": false,
+        "description": "An ETag from an earlier download (or `*`): 304 if the version is still the one served.",
+        "schema": {
+          "type": "string"
         }
       }
     },
@@ -1477,6 +2582,195 @@ public enum OpenAPIDocument {
         "required": [
           "status"
         ]
+      },
+      "Node": {
+        "type": "object",
+        "description": "A file or folder. `attributes` (encrypted name and metadata) and `wrapped_key` (the node key wrapped under the owner's master key) are the client's ciphertext; the server never reads them.",
+        "properties": {
+          "id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "parent_id": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "uuid",
+            "description": "null = the account's root."
+          },
+          "kind": {
+            "type": "string",
+            "enum": [
+              "file",
+              "folder"
+            ]
+          },
+          "attributes": {
+            "type": "string",
+            "contentEncoding": "base64",
+            "description": "Encrypted attributes (standard base64)."
+          },
+          "wrapped_key": {
+            "type": "string",
+            "contentEncoding": "base64",
+            "description": "Wrapped node key (standard base64)."
+          },
+          "size": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Ciphertext bytes of the current version (0 for folders)."
+          },
+          "current_version": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "uuid",
+            "description": "null for folders."
+          },
+          "created_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "updated_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "trashed_at": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "date-time"
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "id",
+          "parent_id",
+          "kind",
+          "attributes",
+          "wrapped_key",
+          "size",
+          "current_version",
+          "created_at",
+          "updated_at",
+          "trashed_at"
+        ]
+      },
+      "NodeList": {
+        "type": "object",
+        "properties": {
+          "nodes": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/Node"
+            }
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "nodes"
+        ]
+      },
+      "Version": {
+        "type": "object",
+        "properties": {
+          "id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "size": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "created_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "current": {
+            "type": "boolean"
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "id",
+          "size",
+          "created_at",
+          "current"
+        ]
+      },
+      "VersionList": {
+        "type": "object",
+        "properties": {
+          "versions": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/Version"
+            },
+            "description": "Newest first."
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "versions"
+        ]
+      },
+      "CreateFolderRequest": {
+        "type": "object",
+        "properties": {
+          "id": {
+            "type": "string",
+            "format": "uuid",
+            "description": "Client-chosen (the key wrap and attributes are bound to it); absent = the server picks one."
+          },
+          "parent_id": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "uuid",
+            "description": "absent or null = root."
+          },
+          "kind": {
+            "type": "string",
+            "const": "folder",
+            "description": "Files are created by uploads."
+          },
+          "attributes": {
+            "type": "string",
+            "contentEncoding": "base64"
+          },
+          "wrapped_key": {
+            "type": "string",
+            "contentEncoding": "base64"
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "kind",
+          "attributes",
+          "wrapped_key"
+        ]
+      },
+      "UpdateNodeRequest": {
+        "type": "object",
+        "description": "Move and/or rename. `parent_id` absent leaves the parent alone; null moves to the root.",
+        "properties": {
+          "parent_id": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "uuid"
+          },
+          "attributes": {
+            "type": "string",
+            "contentEncoding": "base64"
+          }
+        },
+        "additionalProperties": false
       }
     },
     "responses": {
@@ -1584,6 +2878,307 @@ public enum OpenAPIDocument {
               "type": "integer"
             }
           }
+        }
+      },
+      "TusVersionMismatch": {
+        "description": "`Tus-Resumable` missing or not `1.0.0`.",
+        "content": {
+          "application/problem+json": {
+            "schema": {
+              "$ref": "#/components/schemas/Problem"
+            }
+          }
+        },
+        "headers": {
+          "Tus-Resumable": {
+            "$ref": "#/components/headers/TusResumable"
+          },
+          "Tus-Version": {
+            "$ref": "#/components/headers/TusVersion"
+          }
+        }
+      },
+      "OffsetMismatch": {
+        "description": "`Upload-Offset` is not the upload's offset; resume from the one returned (or from a HEAD).",
+        "content": {
+          "application/problem+json": {
+            "schema": {
+              "$ref": "#/components/schemas/Problem"
+            }
+          }
+        },
+        "headers": {
+          "Tus-Resumable": {
+            "$ref": "#/components/headers/TusResumable"
+          },
+          "Upload-Offset": {
+            "$ref": "#/components/headers/UploadOffset"
+          }
+        }
+      },
+      "UnsupportedUploadType": {
+        "description": "Upload bytes must be sent as `Content-Type: application/offset+octet-stream`.",
+        "content": {
+          "application/problem+json": {
+            "schema": {
+              "$ref": "#/components/schemas/Problem"
+            }
+          }
+        },
+        "headers": {
+          "Tus-Resumable": {
+            "$ref": "#/components/headers/TusResumable"
+          }
+        }
+      },
+      "ChecksumMismatch": {
+        "description": "The body does not match `Upload-Checksum` (tus 460 Checksum Mismatch); none of it was kept.",
+        "content": {
+          "application/problem+json": {
+            "schema": {
+              "$ref": "#/components/schemas/Problem"
+            }
+          }
+        },
+        "headers": {
+          "Tus-Resumable": {
+            "$ref": "#/components/headers/TusResumable"
+          }
+        }
+      },
+      "UploadTooLarge": {
+        "description": "`Upload-Length` over the account's `Tus-Max-Size`, or a body that goes past `Upload-Length`.",
+        "content": {
+          "application/problem+json": {
+            "schema": {
+              "$ref": "#/components/schemas/Problem"
+            }
+          }
+        },
+        "headers": {
+          "Tus-Resumable": {
+            "$ref": "#/components/headers/TusResumable"
+          }
+        }
+      },
+      "UploadComplete": {
+        "description": "The upload is complete: it takes no more bytes and cannot be terminated.",
+        "content": {
+          "application/problem+json": {
+            "schema": {
+              "$ref": "#/components/schemas/Problem"
+            }
+          }
+        },
+        "headers": {
+          "Tus-Resumable": {
+            "$ref": "#/components/headers/TusResumable"
+          }
+        }
+      },
+      "UploadExpired": {
+        "description": "The upload passed its `Upload-Expires` time and is (being) removed.",
+        "content": {
+          "application/problem+json": {
+            "schema": {
+              "$ref": "#/components/schemas/Problem"
+            }
+          }
+        },
+        "headers": {
+          "Tus-Resumable": {
+            "$ref": "#/components/headers/TusResumable"
+          }
+        }
+      },
+      "UploadBusy": {
+        "description": "Another request holds the upload's write lease (or this one lost it); retry shortly.",
+        "content": {
+          "application/problem+json": {
+            "schema": {
+              "$ref": "#/components/schemas/Problem"
+            }
+          }
+        },
+        "headers": {
+          "Tus-Resumable": {
+            "$ref": "#/components/headers/TusResumable"
+          },
+          "Retry-After": {
+            "$ref": "#/components/headers/RetryAfter"
+          }
+        }
+      },
+      "QuotaExceeded": {
+        "description": "507 Insufficient Storage: the account's quota has no room for `Upload-Length` more bytes (extension member `remaining_bytes`). Refused before any byte is stored.",
+        "content": {
+          "application/problem+json": {
+            "schema": {
+              "$ref": "#/components/schemas/Problem"
+            }
+          }
+        },
+        "headers": {
+          "Tus-Resumable": {
+            "$ref": "#/components/headers/TusResumable"
+          }
+        }
+      },
+      "RangeNotSatisfiable": {
+        "description": "The range starts past the end of the file.",
+        "content": {
+          "application/problem+json": {
+            "schema": {
+              "$ref": "#/components/schemas/Problem"
+            }
+          }
+        },
+        "headers": {
+          "Content-Range": {
+            "$ref": "#/components/headers/ContentRange"
+          }
+        }
+      },
+      "UploadNotFound": {
+        "description": "No such upload (or not the caller's).",
+        "content": {
+          "application/problem+json": {
+            "schema": {
+              "$ref": "#/components/schemas/Problem"
+            }
+          }
+        },
+        "headers": {
+          "Tus-Resumable": {
+            "$ref": "#/components/headers/TusResumable"
+          }
+        }
+      },
+      "UploadBadRequest": {
+        "description": "Malformed upload id, tus header or metadata, or an unsupported checksum algorithm.",
+        "content": {
+          "application/problem+json": {
+            "schema": {
+              "$ref": "#/components/schemas/Problem"
+            }
+          }
+        },
+        "headers": {
+          "Tus-Resumable": {
+            "$ref": "#/components/headers/TusResumable"
+          }
+        }
+      }
+    },
+    "headers": {
+      "TusResumable": {
+        "description": "The tus version of the answer: `1.0.0`.",
+        "schema": {
+          "type": "string",
+          "const": "1.0.0"
+        }
+      },
+      "TusVersion": {
+        "description": "tus versions the server speaks: `1.0.0`.",
+        "schema": {
+          "type": "string"
+        }
+      },
+      "TusExtension": {
+        "description": "`creation,creation-with-upload,termination,checksum,expiration`.",
+        "schema": {
+          "type": "string"
+        }
+      },
+      "TusChecksumAlgorithm": {
+        "description": "`sha1,sha256`.",
+        "schema": {
+          "type": "string"
+        }
+      },
+      "TusMaxSize": {
+        "description": "Largest `Upload-Length` the calling account may declare (its plan); only with a token.",
+        "schema": {
+          "type": "integer",
+          "minimum": 0
+        }
+      },
+      "UploadOffset": {
+        "description": "Bytes of the upload that are durable (a crash cannot lose them).",
+        "schema": {
+          "type": "integer",
+          "minimum": 0
+        }
+      },
+      "UploadLength": {
+        "description": "The upload's declared total length.",
+        "schema": {
+          "type": "integer",
+          "minimum": 0
+        }
+      },
+      "UploadExpires": {
+        "description": "When an unfinished upload is removed (RFC 9110 IMF-fixdate).",
+        "schema": {
+          "type": "string"
+        }
+      },
+      "CoffreNodeId": {
+        "description": "The file node the upload creates or adds a version to.",
+        "schema": {
+          "type": "string",
+          "format": "uuid"
+        }
+      },
+      "CoffreVersionId": {
+        "description": "The version the upload became, once its last byte is durable.",
+        "schema": {
+          "type": "string",
+          "format": "uuid"
+        }
+      },
+      "UploadLocation": {
+        "description": "`/v1/uploads/{id}`: where to send HEAD, PATCH and DELETE.",
+        "schema": {
+          "type": "string",
+          "format": "uri-reference"
+        }
+      },
+      "ETag": {
+        "description": "The served version's id as a strong validator: `\"<version id>\"`.",
+        "schema": {
+          "type": "string"
+        }
+      },
+      "AcceptRanges": {
+        "description": "`bytes`.",
+        "schema": {
+          "type": "string"
+        }
+      },
+      "ContentRange": {
+        "description": "`bytes <first>-<last>/<size>` on 206, `bytes */<size>` on 416.",
+        "schema": {
+          "type": "string"
+        }
+      },
+      "ContentLength": {
+        "description": "Bytes in this response's body.",
+        "schema": {
+          "type": "integer",
+          "minimum": 0
+        }
+      },
+      "CacheControl": {
+        "description": "`no-store` on upload state; `private, no-cache` on content.",
+        "schema": {
+          "type": "string"
+        }
+      },
+      "RetryAfter": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {
+          "type": "integer"
         }
       }
     }

@@ -36,11 +36,17 @@ struct Proxy: Sendable {
     /// Sends `outgoing` to `service`, trying the next instance when one
     /// refuses the connection (only possible while none of the body has been
     /// read, so an upload is never half-sent to two instances).
+    ///
+    /// When the client's body breaks off (the client went away, its
+    /// connection went idle, or it sent fewer bytes than its
+    /// `Content-Length`), the upstream request is aborted and its connection
+    /// closed, so the service sees its body end early instead of waiting for
+    /// bytes that will never come, and never takes a cut-off body for a whole one.
     func forward(_ outgoing: Outgoing, to service: String, permit: InflightPermit, logger: Logger) async throws -> Response {
         guard let pool = upstreams[service], !pool.instances.isEmpty else {
             throw Problem.unavailable("No \(service) instance is configured.", retryAfter: 5)
         }
-        let bodyStarted = StartFlag()
+        let progress = BodyProgress()
         var connectFailures = 0
         for index in pool.attemptOrder() {
             let instance = pool.instances[index]
@@ -54,7 +60,8 @@ struct Proxy: Sendable {
             case .none: break
             case .buffered(let buffer): request.body = .bytes(buffer)
             case .stream(let body, let length):
-                request.body = .stream(TrackedBody(base: body, started: bodyStarted), length: length.map { .known(Int64($0)) } ?? .unknown)
+                request.body = .stream(TrackedBody(base: body, length: length, progress: progress),
+                                       length: length.map { .known(Int64($0)) } ?? .unknown)
             }
             do {
                 // No overall deadline: the idle read timeout of the client
@@ -64,11 +71,16 @@ struct Proxy: Sendable {
                 pool.markUp(index)
                 return Self.response(from: response, permit: permit)
             } catch {
+                if progress.isBroken {
+                    // Not the upstream's fault, and most likely nobody is left to read the answer.
+                    logger.debug("client body broke off; upstream request aborted", metadata: ["service": .string(service)])
+                    throw Problem.badRequest("The request body ended before it was complete.", type: "urn:coffre:problem:incomplete-body")
+                }
                 if Self.isConnectFailure(error) {
                     pool.markDown(index)
                     connectFailures += 1
                     logger.warning("upstream refused the connection", metadata: ["service": .string(service), "instance": .string(instance.origin)])
-                    if !bodyStarted.isSet { continue }
+                    if !progress.isStarted { continue }
                 }
                 throw Self.problem(for: error, service: service, connectFailures: connectFailures, logger: logger)
             }
@@ -120,22 +132,56 @@ struct Proxy: Sendable {
     }
 }
 
-/// Records whether the HTTP client began reading the client's body, which
-/// decides whether a failed attempt may be retried on another instance.
-final class StartFlag: Sendable {
-    private let value = Atomic<Bool>(false)
-    var isSet: Bool { value.load(ordering: .acquiring) }
-    func set() { value.store(true, ordering: .releasing) }
+/// What became of the client's body as the HTTP client read it: whether
+/// reading began (a failed attempt may be retried on another instance only
+/// before that) and whether it broke off.
+final class BodyProgress: Sendable {
+    private let started = Atomic<Bool>(false)
+    private let broken = Atomic<Bool>(false)
+    var isStarted: Bool { started.load(ordering: .acquiring) }
+    var isBroken: Bool { broken.load(ordering: .acquiring) }
+    func markStarted() { started.store(true, ordering: .releasing) }
+    func markBroken() { broken.store(true, ordering: .releasing) }
 }
 
+/// The body ended short of its `Content-Length`.
+struct IncompleteBody: Error {}
+
+/// The client's body as the HTTP client reads it. A read error (the client
+/// disconnected, or the idle timeout closed its connection) is rethrown to
+/// the HTTP client, which then aborts the upstream request rather than
+/// finishing it. An end short of the declared length is made such an error
+/// here (the HTTP client would abort too, but report it as its own length
+/// mismatch), so every break-off is known to be the client's doing.
 struct TrackedBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
     typealias Element = ByteBuffer
     let base: Base
-    let started: StartFlag
+    let length: Int?
+    let progress: BodyProgress
 
-    func makeAsyncIterator() -> Base.AsyncIterator {
-        started.set()
-        return base.makeAsyncIterator()
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: Base.AsyncIterator
+        var remaining: Int?
+        let progress: BodyProgress
+
+        mutating func next() async throws -> ByteBuffer? {
+            do {
+                guard let chunk = try await base.next() else {
+                    if let remaining, remaining > 0 { throw IncompleteBody() }
+                    return nil
+                }
+                remaining? -= chunk.readableBytes
+                return chunk
+            } catch {
+                progress.markBroken()
+                throw error
+            }
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator {
+        progress.markStarted()
+        return AsyncIterator(base: base.makeAsyncIterator(), remaining: length, progress: progress)
     }
 }
 

@@ -13,6 +13,10 @@ public struct PublicRoute: Sendable, Hashable, CustomStringConvertible {
     public enum Access: Sendable, Hashable {
         /// `Authorization: Bearer <access token>`, checked by the gateway.
         case token
+        /// Like `token` when an `Authorization` header is sent (a bad token
+        /// is still a 401); without one the request goes on anonymously.
+        /// Only for discovery that must work before login (tus `OPTIONS`).
+        case optionalToken
         /// No user yet (signup, prelogin, login, refresh, recovery): the
         /// tenant comes from `X-Coffre-Tenant` or the host name.
         case tenant
@@ -32,15 +36,19 @@ public struct PublicRoute: Sendable, Hashable, CustomStringConvertible {
     public var rateLimited: Bool
     /// The body streams to the service with no size limit (uploads).
     public var streamsBody: Bool
+    /// The response is a file's bytes (downloads): like an upload with a
+    /// body, it is admitted under the transfer limit, not the request one.
+    public var streamsResponse: Bool
 
     public init(_ method: HTTPRequest.Method, _ path: String, _ target: Target, _ access: Access,
-                rateLimited: Bool = false, streamsBody: Bool = false) {
+                rateLimited: Bool = false, streamsBody: Bool = false, streamsResponse: Bool = false) {
         self.method = method
         self.path = path
         self.target = target
         self.access = access
         self.rateLimited = rateLimited
         self.streamsBody = streamsBody
+        self.streamsResponse = streamsResponse
     }
 
     public var description: String { "\(method.rawValue) \(path)" }
@@ -52,7 +60,7 @@ public struct PublicRoute: Sendable, Hashable, CustomStringConvertible {
 /// disagree. A service that adds a public route adds it here and in
 /// `OpenAPIDocument.swift`.
 public enum PublicRoutes {
-    public static let all: [PublicRoute] = gateway + accounts
+    public static let all: [PublicRoute] = gateway + accounts + ingest
 
     static let gateway: [PublicRoute] = [
         .init(.get, "/healthz", .gateway, .open),
@@ -81,6 +89,28 @@ public enum PublicRoutes {
         .init(.delete, "/v1/sessions/{id}", .accounts, .token),
     ]
 
+    /// docs/ingest-api.md: tus 1.0.0 uploads, the file tree, downloads.
+    static let ingest: [PublicRoute] = [
+        // tus discovery works before login; with a token ingest adds the
+        // account's Tus-Max-Size.
+        .init(.options, "/v1/uploads", .ingest, .optionalToken),
+        .init(.post, "/v1/uploads", .ingest, .token, streamsBody: true),
+        .init(.head, "/v1/uploads/{id}", .ingest, .token),
+        .init(.patch, "/v1/uploads/{id}", .ingest, .token, streamsBody: true),
+        .init(.delete, "/v1/uploads/{id}", .ingest, .token),
+        .init(.post, "/v1/nodes", .ingest, .token),
+        .init(.get, "/v1/nodes", .ingest, .token),
+        .init(.get, "/v1/trash", .ingest, .token),
+        .init(.get, "/v1/nodes/{id}", .ingest, .token),
+        .init(.patch, "/v1/nodes/{id}", .ingest, .token),
+        .init(.delete, "/v1/nodes/{id}", .ingest, .token),
+        .init(.post, "/v1/nodes/{id}/restore", .ingest, .token),
+        .init(.get, "/v1/nodes/{id}/versions", .ingest, .token),
+        .init(.post, "/v1/nodes/{id}/versions/{version}/restore", .ingest, .token),
+        .init(.delete, "/v1/nodes/{id}/versions/{version}", .ingest, .token),
+        .init(.get, "/v1/nodes/{id}/content", .ingest, .token, streamsResponse: true),
+    ]
+
     /// Services whose public API is not declared above yet: every method
     /// under each prefix goes to the service, with a verified token. This is
     /// scaffolding; when a service's author lists its routes above (and in the
@@ -91,11 +121,6 @@ public enum PublicRoutes {
         ("/v1/log", .keydir, false),
         ("/v1/shares", .keydir, false),
         ("/v1/links", .keydir, false),
-        ("/v1/uploads", .ingest, true),
-        ("/v1/nodes", .ingest, false),
-        ("/v1/files", .ingest, false),
-        ("/v1/downloads", .ingest, false),
-        ("/v1/blobs", .ingest, false),
         ("/v1/quota", .quota, false),
     ]
 
