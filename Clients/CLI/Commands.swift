@@ -10,9 +10,9 @@ struct Coffre: AsyncParsableCommand {
         abstract: "Coffre: zero-knowledge encrypted storage. Your password and keys never leave this machine.",
         discussion: """
             The session is saved in $XDG_CONFIG_HOME/coffre/session.json (else ~/.config/coffre/session.json), \
-            mode 0600. It holds tokens and ids only, never the password or a key. Beside it, key-bundle.json \
-            keeps the account's keys as the server stores them (sealed under the password), and uploads/ the \
-            state of unfinished uploads (keys in it are sealed too).
+            mode 0600. It holds tokens and ids only, never the password or a key. Beside it, keys.json \
+            keeps the account's keys as the server stores them (sealed under the password) with the password's \
+            salt, and uploads/ the state of unfinished uploads (keys in it are sealed too).
             File commands (put, get, ls, …) ask for the password each time: it unlocks the keys on this machine.
             Passwords are read without echo on a terminal, or one per line from stdin otherwise \
             (or with --password-stdin).

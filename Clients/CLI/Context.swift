@@ -84,24 +84,24 @@ struct FileOptions: ParsableArguments {
 extension GlobalOptions {
     /// The saved session with the account keys unlocked: file commands need
     /// them (names are decrypted here), and only the password opens them.
-    /// The saved key bundle is opened locally; nothing new goes to the server.
+    /// The saved keys are opened locally; nothing goes to the server for it.
     func unlockedSession(_ options: FileOptions) async throws -> (client: CoffreClient, session: Session, store: SessionStore) {
         let (client, session, store) = try savedSession()
-        guard let bundle = try store.loadKeyBundle() else {
-            throw CLIError("this session was saved without the account's key bundle; run `coffre login` again to use files")
+        guard let saved = try store.loadKeys() else {
+            throw CLIError("this session was saved without the account's keys; run `coffre login` again to use files")
         }
         await session.persist(to: store)
         let password = try Terminal.password(fromStdin: options.passwordStdin)
-        try await client.unlock(session, password: password, bundle: bundle)
+        try await client.unlock(session, password: password, saved: saved)
         return (client, session, store)
     }
 }
 
 extension SessionStore {
-    /// Saves a freshly logged-in session and the (wrapped) key bundle it came with.
+    /// Saves a freshly logged-in session and what unlocks its keys later.
     func saveLoggedIn(_ session: Session) async throws {
         try save(await session.state)
-        if let bundle = await session.keyBundle { try saveKeyBundle(bundle) }
+        if let saved = await session.savedKeys { try saveKeys(saved) }
     }
 }
 

@@ -69,7 +69,7 @@ public struct CoffreClient: Sendable {
         var session: Session?
         var loginError: (any Error)?
         do {
-            let established = try await login(credentials: LoginCredentials(email: email, derived: derived),
+            let established = try await login(credentials: LoginCredentials(email: email, derived: derived, salt: salt, profile: profile),
                                               totpCode: nil, deviceName: deviceName)
             // The bundle that came back must hold exactly the keys just made.
             guard let unlocked = await established.keys, unlocked.masterKey == keys.masterKey,
@@ -117,7 +117,7 @@ public struct CoffreClient: Sendable {
         let info = try await prelogin(email: email)
         let derived = try await Argon2.derive(password: password, salt: info.salt, profile: info.profile,
                                               minimum: minimumProfile)
-        return LoginCredentials(email: email, derived: derived)
+        return LoginCredentials(email: email, derived: derived, salt: info.salt, profile: info.profile)
     }
 
     public func login(email: String, password: String, totpCode: String? = nil,
@@ -154,7 +154,9 @@ public struct CoffreClient: Sendable {
                                  tenantID: tokens.tenantID, sessionID: tokens.sessionID, accessToken: tokens.accessToken,
                                  refreshToken: tokens.refreshToken,
                                  accessTokenExpiresAt: Session.expiry(in: tokens.expiresIn))
-        return Session(state: state, keys: keys, keyBundle: bundle)
+        return Session(state: state, keys: keys, keyBundle: bundle,
+                       savedKeys: SavedKeys(keyBundle: bundle, salt: Sodium.base64URLEncode(credentials.salt),
+                                            kdf: KDFParameters(credentials.profile)))
     }
 
     // MARK: - Tokens and sessions
@@ -222,28 +224,30 @@ public struct CoffreClient: Sendable {
     // MARK: - Keys for a restored session
 
     /// Unlocks the account keys of a session restored from disk (which holds
-    /// tokens only), from the key bundle a login saved and the password:
-    /// prelogin for the salt and Argon2id parameters (checked as at login),
-    /// then the bundle opens here. The password and keys never leave the
-    /// client, and no new session is made. A password that does not open the
-    /// bundle is `wrongPassword`.
-    public func unlock(_ session: Session, password: String, bundle: KeyBundle) async throws {
+    /// tokens only) with the password and what a login saved (`SavedKeys`):
+    /// Argon2id with the saved salt and parameters (held to this client's
+    /// minimum and maximum, as at login), then the bundle opens here. Nothing
+    /// goes to the server: no new session, no rate-limited call. A password
+    /// that does not open the bundle is `wrongPassword`.
+    public func unlock(_ session: Session, password: String, saved: SavedKeys) async throws {
         let accountID = session.accountID.lowercased()
-        guard bundle.accountID.lowercased() == accountID else {
-            throw CoffreClientError.keyBundleRejected("the saved bundle belongs to account \(bundle.accountID), not \(accountID)")
+        guard saved.keyBundle.accountID.lowercased() == accountID else {
+            throw CoffreClientError.keyBundleRejected("the saved bundle belongs to account \(saved.keyBundle.accountID), not \(accountID)")
         }
-        let email: String
-        if let known = session.email { email = known } else { email = try await whoami(session).email }
-        let credentials = try await deriveCredentials(email: email, password: password)
+        guard let salt = Sodium.base64URLDecode(saved.salt), salt.count == DerivedCredentials.saltLength else {
+            throw CoffreClientError.keyBundleRejected("the saved salt is not \(DerivedCredentials.saltLength) bytes of base64url")
+        }
+        let profile = try saved.kdf.acceptedProfile(minimum: minimumProfile)
+        let derived = try await Argon2.derive(password: password, salt: salt, profile: profile, minimum: minimumProfile)
         let keys: AccountKeys
         do {
-            keys = try AccountKeys.unlock(bundle: bundle, accountID: accountID, kek: credentials.derived.keyEncryptionKey)
+            keys = try AccountKeys.unlock(bundle: saved.keyBundle, accountID: accountID, kek: derived.keyEncryptionKey)
         } catch KeyBundleError.slotUnreadable(.masterKeyUnderPassword, _) {
             throw CoffreClientError.wrongPassword
         } catch let error as KeyBundleError {
             throw CoffreClientError.keyBundleRejected(error.reason)
         }
-        await session.update(keys: keys, bundle: bundle)
+        await session.update(keys: keys, bundle: saved.keyBundle, savedKeys: saved)
     }
 
     // MARK: - Two-factor
@@ -313,7 +317,8 @@ public struct CoffreClient: Sendable {
             currentLoginSecret: currentLoginSecret.base64URL, salt: Sodium.base64URLEncode(salt), kdf: KDFParameters(profile),
             loginSecret: derived.loginSecret.base64URL, keyBundle: newBundle))
         _ = try await authorized(session, "POST", "/v1/accounts/me/password", body: body)
-        await session.update(keys: keys, bundle: newBundle)
+        await session.update(keys: keys, bundle: newBundle,
+                             savedKeys: SavedKeys(keyBundle: newBundle, salt: Sodium.base64URLEncode(salt), kdf: KDFParameters(profile)))
     }
 
     // MARK: - Recovery

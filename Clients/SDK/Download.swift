@@ -74,11 +74,9 @@ extension CoffreClient {
         } catch {
             throw rejected(error)
         }
-        if let size = node.attributes.size, versionID == nil, size != written {
-            throw FilesError.contentRejected(path: node.name, reason: "\(written) bytes where the attributes say \(size)")
-        }
         try writer.sync()
-        if let mtime = node.attributes.mtime, versionID == nil {
+        // The attributes describe the last upload; after a version restore they may not fit the current one.
+        if let mtime = node.attributes.mtime, versionID == nil, node.attributes.size == written {
             var times = [timespec(tv_sec: Int(mtime), tv_nsec: 0), timespec(tv_sec: Int(mtime), tv_nsec: 0)]
             _ = utimensat(AT_FDCWD, temporary, &times, 0)
         }

@@ -17,6 +17,9 @@ public struct PreloginInfo: Sendable, Equatable {
 public struct LoginCredentials: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public let email: String
     let derived: DerivedCredentials
+    /// What the password was derived with (kept with the bundle for `unlock`).
+    let salt: [UInt8]
+    let profile: PasswordProfile
 
     public var description: String { "LoginCredentials(\(email), redacted)" }
     public var debugDescription: String { description }
@@ -65,4 +68,23 @@ public struct TOTPEnrollment: Sendable, CustomStringConvertible {
     public let otpauthURI: String
 
     public var description: String { "TOTPEnrollment(redacted)" }
+}
+
+/// What a client keeps to unlock the account keys later with the password
+/// alone, offline: the key bundle exactly as the server stores it (envelopes
+/// that open only with the password's key or the recovery key) and the salt
+/// and Argon2id parameters the password is derived with. No key in clear.
+public struct SavedKeys: Codable, Sendable, Equatable {
+    public var keyBundle: KeyBundle
+    /// base64url, as the accounts API carries it.
+    public var salt: String
+    public var kdf: KDFParameters
+
+    enum CodingKeys: String, CodingKey { case keyBundle = "key_bundle", salt, kdf }
+
+    public init(keyBundle: KeyBundle, salt: String, kdf: KDFParameters) {
+        self.keyBundle = keyBundle
+        self.salt = salt
+        self.kdf = kdf
+    }
 }

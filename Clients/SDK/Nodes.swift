@@ -54,9 +54,11 @@ public struct RemoteNode: Sendable {
 
     public var name: String { attributes.name }
     public var isFolder: Bool { kind == .folder }
-    /// Plaintext size: from the attributes, else from the ciphertext size.
+    /// Plaintext size of the current version: from its ciphertext size (the
+    /// attributes describe the last upload, which an older version restored
+    /// since is not), else from the attributes.
     public var size: Int64? {
-        attributes.size ?? encryptedSize.flatMap { FileEncryptor.plaintextSize(encryptedSize: Int($0)).map(Int64.init) }
+        encryptedSize.flatMap { FileEncryptor.plaintextSize(encryptedSize: Int($0)).map(Int64.init) } ?? attributes.size
     }
     public var modified: Date? {
         attributes.mtime.map { Date(timeIntervalSince1970: TimeInterval($0)) } ?? updatedAt

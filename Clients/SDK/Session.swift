@@ -53,11 +53,14 @@ public actor Session {
     public private(set) var keys: AccountKeys?
     /// The wrapped bundle the keys came from (needed to re-wrap them).
     public private(set) var keyBundle: KeyBundle?
+    /// The bundle with the password's salt and Argon2id parameters, for a
+    /// client to keep and `unlock` a restored session with (no key in it).
+    public private(set) var savedKeys: SavedKeys?
     private var refreshing: Task<Void, any Error>?
     private var observer: (@Sendable (SessionState) -> Void)?
     private var ended = false
 
-    init(state: SessionState, keys: AccountKeys?, keyBundle: KeyBundle?) {
+    init(state: SessionState, keys: AccountKeys?, keyBundle: KeyBundle?, savedKeys: SavedKeys? = nil) {
         server = state.server
         tenant = state.tenant
         email = state.email
@@ -69,6 +72,7 @@ public actor Session {
         expiresAt = state.accessTokenExpiresAt
         self.keys = keys
         self.keyBundle = keyBundle
+        self.savedKeys = savedKeys
     }
 
     /// A session restored from disk: tokens only, no keys.
@@ -139,14 +143,16 @@ public actor Session {
         Date(timeIntervalSince1970: (now.timeIntervalSince1970 + TimeInterval(max(0, seconds))).rounded(.down))
     }
 
-    func update(keys: AccountKeys, bundle: KeyBundle) {
+    func update(keys: AccountKeys, bundle: KeyBundle, savedKeys: SavedKeys?) {
         self.keys = keys
         keyBundle = bundle
+        self.savedKeys = savedKeys
     }
 
     func markEnded() {
         ended = true
         keys = nil
         keyBundle = nil
+        savedKeys = nil
     }
 }

@@ -3,10 +3,11 @@
 // The folder is 0700 and its files 0600, written atomically (temporary file
 // in the same folder, then rename). `session.json` holds `SessionState` only:
 // server, tenant, ids and tokens; no password and no key, ever. Beside it,
-// `key-bundle.json` keeps the account's key bundle exactly as the server
-// stores it (envelopes that open only with the password or the recovery
-// key), so file commands can unlock the keys with the password alone, and
-// `uploads/` the resume state of unfinished uploads (`UploadResumeStore`).
+// `keys.json` keeps `SavedKeys`: the account's key bundle exactly as the
+// server stores it (envelopes that open only with the password or the
+// recovery key) with the password's salt and Argon2id parameters, so file
+// commands unlock the keys with the password alone, offline; and `uploads/`
+// the resume state of unfinished uploads (`UploadResumeStore`).
 import CoffreCrypto
 import Foundation
 
@@ -81,28 +82,28 @@ public struct SessionStore: Sendable {
         try Self.writePrivately(try encoder.encode(state), to: fileURL)
     }
 
-    /// The key bundle file, next to the session.
-    public var keyBundleURL: URL { fileURL.deletingLastPathComponent().appendingPathComponent("key-bundle.json") }
+    /// The saved keys file, next to the session.
+    public var keysURL: URL { fileURL.deletingLastPathComponent().appendingPathComponent("keys.json") }
 
-    /// Keeps the (wrapped) key bundle a login returned, for `CoffreClient.unlock`.
-    public func saveKeyBundle(_ bundle: KeyBundle) throws {
+    /// Keeps what a login returned to unlock the keys later (`CoffreClient.unlock`).
+    public func saveKeys(_ saved: SavedKeys) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try Self.writePrivately(try encoder.encode(bundle), to: keyBundleURL)
+        try Self.writePrivately(try encoder.encode(saved), to: keysURL)
     }
 
-    /// The saved key bundle, or nil when there is none.
-    public func loadKeyBundle() throws -> KeyBundle? {
-        guard let data = FileManager.default.contents(atPath: keyBundleURL.path) else {
-            if FileManager.default.fileExists(atPath: keyBundleURL.path) {
-                throw SessionStoreError.io(path: keyBundleURL.path, reason: "cannot read")
+    /// The saved keys, or nil when there are none.
+    public func loadKeys() throws -> SavedKeys? {
+        guard let data = FileManager.default.contents(atPath: keysURL.path) else {
+            if FileManager.default.fileExists(atPath: keysURL.path) {
+                throw SessionStoreError.io(path: keysURL.path, reason: "cannot read")
             }
             return nil
         }
-        guard let bundle = try? JSONDecoder().decode(KeyBundle.self, from: data) else {
-            throw SessionStoreError.corrupt(path: keyBundleURL.path)
+        guard let saved = try? JSONDecoder().decode(SavedKeys.self, from: data) else {
+            throw SessionStoreError.corrupt(path: keysURL.path)
         }
-        return bundle
+        return saved
     }
 
     /// The folder of unfinished uploads' resume state.
@@ -132,11 +133,11 @@ public struct SessionStore: Sendable {
         }
     }
 
-    /// Forgets the session and its key bundle (logout). No error when there
+    /// Forgets the session and its saved keys (logout). No error when there
     /// is none. Unfinished uploads keep their resume state: it opens only
     /// with the account's keys, and the next login of the account resumes them.
     public func delete() throws {
-        for url in [fileURL, keyBundleURL] where unlink(url.path) != 0 && errno != ENOENT {
+        for url in [fileURL, keysURL] where unlink(url.path) != 0 && errno != ENOENT {
             throw SessionStoreError.io(path: url.path, reason: Self.lastError())
         }
     }

@@ -107,6 +107,8 @@ final class UploadRun {
     var state: UploadResumeState!
     var key: FileKey!
     var startedAt: Int64 = 0
+    /// The version a HEAD reported for an upload an earlier run completed.
+    var completedVersionID: String?
 
     /// The server's offset is not where this pass can continue from.
     struct Restart: Error {
@@ -157,7 +159,7 @@ final class UploadRun {
             }
         }
         options.resumeStore?.delete(id: state.id)
-        return UploadResult(nodeID: state.nodeID, versionID: versionID, name: state.name,
+        return UploadResult(nodeID: state.nodeID, versionID: versionID ?? completedVersionID, name: state.name,
                             plaintextSize: state.source.size, encryptedSize: state.encryptedLength,
                             resumedFrom: startedAt, isNewVersion: state.isNewVersion)
     }
@@ -272,7 +274,9 @@ final class UploadRun {
         if let length = response.header("upload-length").flatMap(Int64.init), length != state.encryptedLength {
             throw FilesError.uploadFailed("the server reports a length of \(length) bytes for an upload of \(state.encryptedLength)")
         }
-        return try offset(in: response)
+        let offset = try offset(in: response)
+        if offset == state.encryptedLength { completedVersionID = response.header("coffre-version-id")?.lowercased() }
+        return offset
     }
 
     private func create() async throws -> Int64 {
@@ -341,8 +345,9 @@ final class UploadRun {
             throw Gone()
         case 460:
             throw Transient(reason: "checksum mismatch", retryAfter: nil)
-        case 429, 500...:
-            throw Transient(reason: "\(response.status)", retryAfter: CoffreAPIError.from(response).retryAfter)
+        case 423, 429, 500...:
+            // 423: an earlier request (say, of a killed run) still holds the upload's lease.
+            throw Transient(reason: "\(response.status)", retryAfter: CoffreAPIError.from(response).retryAfter.map { min($0, 15) })
         default:
             throw CoffreAPIError.from(response)
         }

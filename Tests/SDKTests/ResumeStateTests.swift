@@ -89,47 +89,72 @@ import Testing
 }
 
 @Suite struct UnlockTests {
-    @Test func theSavedBundleOpensWithThePasswordOnly() async throws {
+    @Test func theSavedKeysOpenWithThePasswordOnlyAndOffline() async throws {
         let server = FakeAccountsServer()
         let (result, _) = try await signUp(server)
         let signed = try #require(result.session)
-        let bundle = try #require(await signed.keyBundle)
+        let saved = try #require(await signed.savedKeys)
+        #expect(saved.keyBundle == (await signed.keyBundle))
+        #expect(saved.kdf == KDFParameters(.testing))
         let restored = Session(restoring: await signed.state)
         #expect(await !restored.hasKeys)
         let client = testClient(server)
 
         await #expect(throws: CoffreClientError.wrongPassword) {
-            try await client.unlock(restored, password: "not the password", bundle: bundle)
+            try await client.unlock(restored, password: "not the password", saved: saved)
         }
         #expect(await !restored.hasKeys)
-        let before = server.activeSessionCount(of: result.accountID)
-        try await client.unlock(restored, password: password, bundle: bundle)
+        let before = server.recorded.count
+        try await client.unlock(restored, password: password, saved: saved)
         #expect(await restored.keys?.masterKey == signed.keys?.masterKey)
-        // No login happened: no new session on the server.
-        #expect(server.activeSessionCount(of: result.accountID) == before)
+        // Nothing went to the server: no login, no prelogin (a rate-limited route).
+        #expect(server.recorded.count == before)
 
-        var foreign = bundle
-        foreign.accountID = UUID().uuidString.lowercased()
+        // A login saves the same kind of thing, with the salt prelogin gave.
+        let again = try await client.login(email: "alice@example.com", password: password)
+        #expect(await again.savedKeys == saved)
+
+        var foreign = saved
+        foreign.keyBundle.accountID = UUID().uuidString.lowercased()
         await #expect(throws: CoffreClientError.self) {
-            try await client.unlock(Session(restoring: await signed.state), password: password, bundle: foreign)
+            try await client.unlock(Session(restoring: await signed.state), password: password, saved: foreign)
+        }
+        // Weak parameters are refused as at login.
+        var weak = saved
+        weak.kdf = KDFParameters(opslimit: 1, memlimit: 1 << 20)
+        await #expect(throws: CoffreClientError.self) {
+            try await client.unlock(Session(restoring: await signed.state), password: password, saved: weak)
         }
     }
 
-    @Test func theKeyBundleFileIsPrivateAndGoesAtLogout() throws {
+    @Test func aPasswordChangeUpdatesWhatIsSaved() async throws {
+        let server = FakeAccountsServer()
+        _ = try await signUp(server)
+        let client = testClient(server)
+        let session = try await client.changePassword(email: "alice@example.com", current: password, new: "a new password")
+        let saved = try #require(await session.savedKeys)
+        let restored = Session(restoring: await session.state)
+        try await client.unlock(restored, password: "a new password", saved: saved)
+        #expect(await restored.hasKeys)
+    }
+
+    @Test func theKeysFileIsPrivateAndGoesAtLogout() throws {
         let home = NSTemporaryDirectory() + "coffre-bundle-" + UUID().uuidString
         let store = SessionStore(fileURL: URL(fileURLWithPath: home + "/coffre/session.json"))
         let (keys, recovery) = AccountKeys.generate()
-        let kek = try DerivedCredentials.derive(password: password, salt: DerivedCredentials.makeSalt(), profile: .testing,
+        let salt = DerivedCredentials.makeSalt()
+        let kek = try DerivedCredentials.derive(password: password, salt: salt, profile: .testing,
                                                 minimumProfile: .testing).keyEncryptionKey
-        let bundle = try keys.makeBundle(accountID: "acct", kek: kek, recoveryKey: recovery)
-        #expect(try store.loadKeyBundle() == nil)
-        try store.saveKeyBundle(bundle)
-        #expect(try store.loadKeyBundle() == bundle)
-        let mode = try FileManager.default.attributesOfItem(atPath: store.keyBundleURL.path)[.posixPermissions] as? NSNumber
+        let saved = SavedKeys(keyBundle: try keys.makeBundle(accountID: "acct", kek: kek, recoveryKey: recovery),
+                              salt: Sodium.base64URLEncode(salt), kdf: KDFParameters(.testing))
+        #expect(try store.loadKeys() == nil)
+        try store.saveKeys(saved)
+        #expect(try store.loadKeys() == saved)
+        let mode = try FileManager.default.attributesOfItem(atPath: store.keysURL.path)[.posixPermissions] as? NSNumber
         #expect(mode?.intValue == 0o600)
-        let text = try String(contentsOf: store.keyBundleURL, encoding: .utf8)
+        let text = try String(contentsOf: store.keysURL, encoding: .utf8)
         for encoded in encodings(of: keys.masterKey.key.bytes) + encodings(of: kek.key.bytes) { #expect(!text.contains(encoded)) }
         try store.delete()
-        #expect(try store.loadKeyBundle() == nil)
+        #expect(try store.loadKeys() == nil)
     }
 }
