@@ -163,13 +163,20 @@ struct SeededGenerator: RandomNumberGenerator {
 /// Synthetic events shaped exactly like accounts' and ingest's, on a test's
 /// private topics, with a model of the ledgers they must produce.
 struct EventScript {
-    let tenant = UUID()
-    let accountsTopic = TestEnvironment.unique("qacc").replacingOccurrences(of: "_", with: ".")
-    let blobsTopic = TestEnvironment.unique("qblob").replacingOccurrences(of: "_", with: ".")
+    var accountsTopic = TestEnvironment.unique("qacc").replacingOccurrences(of: "_", with: ".")
+    var blobsTopic = TestEnvironment.unique("qblob").replacingOccurrences(of: "_", with: ".")
+    var tenant = UUID()
     var accounts: [UUID] = []
     var messages: [KafkaOutgoingMessage] = []
     var ids: [UUID] = []
     var expected: [UUID: LedgerRow] = [:]
+    init() {}
+    init(accountsTopic: String, blobsTopic: String, tenant: UUID) {
+        self.accountsTopic = accountsTopic
+        self.blobsTopic = blobsTopic
+        self.tenant = tenant
+    }
+
     static let planStorage: Int64 = 7_000_000_000
     static let planTransfer: Int64 = 3_000_000_000
 
