@@ -83,7 +83,7 @@ public enum RFC3339 {
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` by hand: creating
     /// an ISO8601DateFormatter per event cost ~0.4 ms, most of a consumer's
     /// time per event.
-    static func parse(_ s: String) -> Date? {
+    public static func parse(_ s: String) -> Date? {
         let b = Array(s.utf8)
         func num(_ from: Int, _ count: Int) -> Int? {
             guard from + count <= b.count else { return nil }

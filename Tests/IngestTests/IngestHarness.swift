@@ -29,6 +29,9 @@ struct IngestHarness {
         config.uploads.checkpointBytes = 256 << 10
         config.janitorInterval = .milliseconds(200)
         config.transferFlush = .milliseconds(200)
+        // A group of its own: each test reads the topics without waiting on
+        // members of earlier runs (or killed processes) to time out.
+        config.consumerGroup = TestEnvironment.unique("ingest")
         tweak(&config)
         return config
     }

@@ -1,6 +1,7 @@
 import CoffreCore
 import CoffreTestSupport
 import Foundation
+import Kafka
 import HTTPTypes
 import Hummingbird
 @testable import Ingest
@@ -177,6 +178,42 @@ struct TreeTests {
             let byAccount = Dictionary(uniqueKeysWithValues: accounts.map { ($0["account_id"] as! String, $0["bytes"] as! Int) })
             #expect(byAccount == [a.accountID!.lower: 8, b.accountID!.lower: 10])
             #expect(try await h.call(.get, path, as: nil).status == .notFound)
+        }
+    }
+
+    /// Quota's verdicts arrive on coffre.quota; downloads stop with 429 and
+    /// `Retry-After` while the allowance is used up, and resume after.
+    @Test func exhaustedTransferAllowanceRefusesDownloadsUntilRestored() async throws {
+        try await H.run { h in
+            let user = H.user()
+            let file = try await h.upload(user, [1, 2, 3])
+            let producer = try KafkaProducer(configuration: .init(bootstrapServers: TestEnvironment.kafkaBrokers!), logger: TestEnvironment.logger)
+            func verdict(_ type: String) async throws {
+                let event = CloudEvent(source: "/coffre/quota", type: type, subject: user.accountID!.lower, tenant: user.tenantID!.lower,
+                                       data: .object(["tenant_id": .string(user.tenantID!.lower), "account_id": .string(user.accountID!.lower),
+                                                      "retry_after_seconds": .int(600)]))
+                let results = await producer.send([KafkaOutgoingMessage(topic: "coffre.quota", key: user.accountID!.lower, value: try event.encoded())])
+                _ = try results.map { try $0.get() }
+            }
+            try await verdict("coffre.quota.transfer.exhausted")
+            var refused: IngestHarness.Reply?
+            _ = try await TestEnvironment.eventually(timeout: .seconds(45), interval: .milliseconds(250)) {
+                let reply = try await h.call(.get, "/v1/nodes/\(file.node.lower)/content", as: user)
+                refused = reply
+                return reply.status == .tooManyRequests
+            }
+            #expect(refused?.status == .tooManyRequests)
+            #expect((refused?.header("Retry-After")).flatMap(Int.init).map { $0 > 500 && $0 <= 600 } == true)
+            // Another account of the tenant downloads its own files meanwhile.
+            let other = H.user(tenant: user.tenantID!)
+            let theirs = try await h.upload(other, [4])
+            #expect(try await h.call(.get, "/v1/nodes/\(theirs.node.lower)/content", as: other).status == .ok)
+
+            try await verdict("coffre.quota.transfer.restored")
+            let restored = try await TestEnvironment.eventually(timeout: .seconds(45), interval: .milliseconds(250)) {
+                try await h.call(.get, "/v1/nodes/\(file.node.lower)/content", as: user).status == .ok
+            }
+            #expect(restored)
         }
     }
 

@@ -193,26 +193,11 @@ struct UploadTests {
     /// Sends a PATCH over a raw socket, stops after `sent` of its declared
     /// bytes and hangs up, like a client whose connection dies.
     static func abandonedPatch(port: Int, path: String, headers: HTTPFields, declared: Int, sent: [UInt8]) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = try RawTCP.connect(port: port)
         defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw ChildProcessError(message: "connect failed") }
         var head = "PATCH \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(declared)\r\n"
         for field in headers { head += "\(field.name.rawName): \(field.value)\r\n" }
-        head += "\r\n"
-        let bytes = Array(head.utf8) + sent
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-            guard n > 0 else { throw ChildProcessError(message: "send failed") }
-            offset += n
-        }
+        try RawTCP.sendAll(fd, Array((head + "\r\n").utf8) + sent)
         usleep(300_000)
     }
 

@@ -19,6 +19,7 @@ import ServiceLifecycle
 /// | `INGEST_MAX_UPLOAD_BYTES` | `50000000000`: the plan limit until quota answers it |
 /// | `INGEST_JANITOR_INTERVAL_MS` | `5000`: expiry sweep and blob deletion |
 /// | `INGEST_TRANSFER_FLUSH_MS` | `5000`: `transfer.served` batching |
+/// | `INGEST_CONSUMER_GROUP` | `ingest-accounts`: Kafka group of the event consumer |
 ///
 /// plus the common `COFFRE_*` settings (see `CommonConfiguration`).
 public struct IngestConfiguration: Sendable {
@@ -31,6 +32,7 @@ public struct IngestConfiguration: Sendable {
     public var maxUploadBytes: Int64 = 50_000_000_000
     public var janitorInterval: Duration = .seconds(5)
     public var transferFlush: Duration = .seconds(5)
+    public var consumerGroup = "ingest-accounts"
 
     public init(common: CommonConfiguration = .init(), listen: HTTPListenConfiguration = .init(host: "127.0.0.1", port: 8083)) {
         self.common = common
@@ -52,6 +54,7 @@ public struct IngestConfiguration: Sendable {
         maxUploadBytes = Int64(try env.int("INGEST_MAX_UPLOAD_BYTES", default: 50_000_000_000, range: 0...Int.max))
         janitorInterval = .milliseconds(try env.int("INGEST_JANITOR_INTERVAL_MS", default: 5000, range: 50...3_600_000))
         transferFlush = .milliseconds(try env.int("INGEST_TRANSFER_FLUSH_MS", default: 5000, range: 50...3_600_000))
+        consumerGroup = env.string("INGEST_CONSUMER_GROUP", default: "ingest-accounts")
     }
 }
 
@@ -65,7 +68,8 @@ public enum IngestApp {
 
     /// Wires the service: shared core (Postgres, migrations, Kafka producer,
     /// outbox relay), the blob store, the tus and tree routes, the janitor,
-    /// the transfer meter and the `account.deleted` consumer.
+    /// the transfer meter and the consumer of `account.deleted` and quota's
+    /// transfer verdicts.
     public static func build(config: IngestConfiguration, logger: Logger) throws(ConfigurationError) -> some ApplicationProtocol {
         let core = try ServiceCore(name: "ingest", schema: schema, common: config.common, migrations: migrations, logger: logger)
         let blobs: any BlobStore
@@ -90,14 +94,18 @@ public enum IngestApp {
         let accountEvents: IdempotentConsumer
         do {
             accountEvents = try IdempotentConsumer(
-                name: "ingest-accounts", schema: schema, client: core.postgres,
-                kafka: ServiceCore.kafkaConfiguration(config.common), topics: ["coffre.accounts"],
+                name: "ingest-accounts", groupID: config.consumerGroup, schema: schema, client: core.postgres,
+                kafka: ServiceCore.kafkaConfiguration(config.common), topics: ["coffre.accounts", "coffre.quota"],
                 logger: logger, startWhen: core.migrated
             ) { events, connection, _ in
-                for event in events where event.type == "coffre.account.deleted" {
-                    guard let tenant = UUID(uuidString: event.tenant),
-                          let account = event.subject.flatMap({ UUID(uuidString: $0) }) else { continue }
-                    try await store.purgeAccount(tenant: tenant, account: account, on: connection)
+                for event in events {
+                    if event.type == "coffre.account.deleted" {
+                        guard let tenant = UUID(uuidString: event.tenant),
+                              let account = event.subject.flatMap({ UUID(uuidString: $0) }) else { continue }
+                        try await store.purgeAccount(tenant: tenant, account: account, on: connection)
+                    } else if event.type.contains("quota.transfer.") {
+                        try await store.applyTransferVerdict(event, on: connection)
+                    }
                 }
             }
         } catch {

@@ -105,6 +105,20 @@ enum IngestMigrations {
                 END
                 $rls$;
                 """),
+            // Quota's verdicts on transfer allowances, kept locally so a
+            // download checks a row instead of calling quota per request.
+            Migration(3, "transfer blocks", sql: """
+                CREATE TABLE transfer_blocks (
+                    tenant_id uuid NOT NULL,
+                    account_id uuid PRIMARY KEY,
+                    until timestamptz NOT NULL
+                );
+                ALTER TABLE transfer_blocks ENABLE ROW LEVEL SECURITY;
+                ALTER TABLE transfer_blocks FORCE ROW LEVEL SECURITY;
+                CREATE POLICY tenant_isolation ON transfer_blocks
+                    USING (tenant_id = NULLIF(current_setting('coffre.tenant_id', true), '')::uuid)
+                    WITH CHECK (tenant_id = NULLIF(current_setting('coffre.tenant_id', true), '')::uuid);
+                """),
         ]
     }
 }

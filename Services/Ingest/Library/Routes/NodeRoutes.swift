@@ -85,6 +85,12 @@ struct NodeRoutes: Sendable {
         let user = try AuthenticatedUser(context)
         let id = try nodeID(context)
         let version = try request.uri.queryParameters.get("version").map { try Validate.uuid(String($0), "version") }
+        if let seconds = try await store.transferBlocked(user) {
+            var problem = Problem(.tooManyRequests, type: "urn:coffre:problem:transfer-quota", title: "Transfer quota used up",
+                                  detail: "This account's transfer allowance for the rolling window is used up.")
+            problem.headers[.retryAfter] = String(seconds)
+            throw problem
+        }
         let blob = try await store.blobForDownload(id, version: version, user: user)
         let etag = "\"\(blob.versionID.lower)\""
         var headers: HTTPFields = [.eTag: etag, .acceptRanges: "bytes", .contentType: "application/octet-stream",

@@ -43,8 +43,11 @@ struct UploadRoutes: Sendable {
 
     func options(_ context: CoffreRequestContext) async throws -> Response {
         var headers: HTTPFields = [.tusVersion: Tus.version, .tusExtension: Tus.extensions, .tusChecksumAlgorithm: Tus.checksumAlgorithms]
-        if let user = try? AuthenticatedUser(context) {
-            headers[.tusMaxSize] = String(try await quota.maxUploadSize(tenant: user.tenantID, account: user.accountID))
+        // Discovery must not fail because quota is slow: the limit is a hint
+        // here, and creation checks it again.
+        if let user = try? AuthenticatedUser(context),
+           let limit = try? await quota.maxUploadSize(tenant: user.tenantID, account: user.accountID) {
+            headers[.tusMaxSize] = String(limit)
         }
         return Response(status: .noContent, headers: headers)
     }

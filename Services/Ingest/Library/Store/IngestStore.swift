@@ -294,6 +294,40 @@ struct IngestStore: Sendable {
         }
     }
 
+    // MARK: transfer allowance (events from quota)
+
+    /// `quota.transfer.exhausted`: downloads by the account stop until `until`.
+    /// `quota.transfer.restored`: they resume.
+    func applyTransferVerdict(_ event: CloudEvent, on connection: PostgresConnection) async throws {
+        guard let tenant = UUID(uuidString: event.tenant), case .object(let data) = event.data,
+              case .string(let rawAccount)? = data["account_id"], let account = UUID(uuidString: rawAccount) else { return }
+        try await Self.setTenant(tenant, on: connection, logger: logger)
+        if event.type.hasSuffix("quota.transfer.restored") {
+            try await connection.query("DELETE FROM ingest.transfer_blocks WHERE account_id = \(account)", logger: logger)
+        } else if event.type.hasSuffix("quota.transfer.exhausted") {
+            var until = event.time.addingTimeInterval(3600)
+            if case .string(let reset)? = data["window_reset"], let date = RFC3339.parse(reset) { until = date }
+            if case .int(let seconds)? = data["retry_after_seconds"] { until = event.time.addingTimeInterval(TimeInterval(seconds)) }
+            try await connection.query("""
+                INSERT INTO ingest.transfer_blocks (tenant_id, account_id, until) VALUES (\(tenant), \(account), \(until))
+                ON CONFLICT (account_id) DO UPDATE SET until = EXCLUDED.until
+                """, logger: logger)
+        }
+        try await connection.query("SELECT set_config('coffre.tenant_id', '', true)", logger: logger)
+    }
+
+    /// Seconds until the account may download again, or nil.
+    func transferBlocked(_ user: AuthenticatedUser) async throws -> Int? {
+        try await withTenant(user.tenantID) { connection in
+            let rows = try await connection.query("""
+                SELECT ceil(extract(epoch FROM until - now()))::bigint FROM ingest.transfer_blocks
+                WHERE account_id = \(user.accountID) AND until > now()
+                """, logger: logger)
+            for try await seconds in rows.decode(Int64.self) { return Int(max(1, seconds)) }
+            return nil
+        }
+    }
+
     // MARK: usage (quota reconciliation)
 
     /// Committed bytes per account of one tenant: the sum of every stored
