@@ -17,7 +17,7 @@ struct Put: CoffreCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var files: FileOptions
     @Argument(help: "The local file.") var file: String
-    @Argument(help: "The remote folder (default: the root, /).") var folder: String = "/"
+    @Argument(help: "The remote folder.") var folder: String = "/"
     @Option(help: "The name to give it (default: the local file's name).") var name: String?
 
     func execute() async throws {
@@ -92,7 +92,7 @@ struct Ls: CoffreCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var files: FileOptions
-    @Argument(help: "The remote folder (default: /).") var folder: String = "/"
+    @Argument(help: "The remote folder.") var folder: String = "/"
     @Flag(help: "Show node ids.") var ids = false
 
     func execute() async throws {
