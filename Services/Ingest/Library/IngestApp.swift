@@ -16,7 +16,8 @@ import ServiceLifecycle
 /// | `INGEST_UPLOAD_TTL_SECONDS` | `86400`: an upload's life (`Upload-Expires`) |
 /// | `INGEST_CHECKPOINT_BYTES` | `8388608`: bytes between fsyncs within one PATCH |
 /// | `INGEST_UPLOAD_LEASE_SECONDS` | `10`: a silent writer's lease lapses after this |
-/// | `INGEST_MAX_UPLOAD_BYTES` | `50000000000`: the plan limit until quota answers it |
+/// | `INGEST_QUOTA_URL` | unset: no quota service, every reservation granted (`UnreservedQuota`) |
+/// | `INGEST_MAX_UPLOAD_BYTES` | `50000000000`: the plan limit when no quota service is set |
 /// | `INGEST_JANITOR_INTERVAL_MS` | `5000`: expiry sweep and blob deletion |
 /// | `INGEST_TRANSFER_FLUSH_MS` | `5000`: `transfer.served` batching |
 /// | `INGEST_CONSUMER_GROUP` | `ingest-accounts`: Kafka group of the event consumer |
@@ -33,6 +34,7 @@ public struct IngestConfiguration: Sendable {
     public var janitorInterval: Duration = .seconds(5)
     public var transferFlush: Duration = .seconds(5)
     public var consumerGroup = "ingest-accounts"
+    public var quotaURL: String?
 
     public init(common: CommonConfiguration = .init(), listen: HTTPListenConfiguration = .init(host: "127.0.0.1", port: 8083)) {
         self.common = common
@@ -55,6 +57,10 @@ public struct IngestConfiguration: Sendable {
         janitorInterval = .milliseconds(try env.int("INGEST_JANITOR_INTERVAL_MS", default: 5000, range: 50...3_600_000))
         transferFlush = .milliseconds(try env.int("INGEST_TRANSFER_FLUSH_MS", default: 5000, range: 50...3_600_000))
         consumerGroup = env.string("INGEST_CONSUMER_GROUP", default: "ingest-accounts")
+        quotaURL = env.optionalString("INGEST_QUOTA_URL")
+        if let url = quotaURL, URL(string: url)?.host == nil {
+            throw ConfigurationError(key: "INGEST_QUOTA_URL", problem: "\(url) is not an http(s) URL")
+        }
     }
 }
 
@@ -86,7 +92,8 @@ public enum IngestApp {
             throw ConfigurationError(key: config.s3 == nil ? "INGEST_BLOB_DIR" : "INGEST_S3_ENDPOINT", problem: "\(error)")
         }
         let store = IngestStore(postgres: core.postgres, outbox: core.outbox, logger: logger)
-        let quota = UnreservedQuota(planLimit: config.maxUploadBytes)
+        let quota: any QuotaClient = config.quotaURL.map { HTTPQuotaClient(baseURL: $0, secret: config.common.internalSecret) }
+            ?? UnreservedQuota(planLimit: config.maxUploadBytes)
         let uploads = UploadRoutes(store: store, blobs: blobs, quota: quota, settings: config.uploads, logger: logger)
         let meter = TransferMeter(store: store, interval: config.transferFlush, logger: logger)
         let janitor = Janitor(store: store, blobs: blobs, uploads: uploads, interval: config.janitorInterval,
