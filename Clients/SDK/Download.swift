@@ -39,6 +39,10 @@ extension CoffreClient {
         }
 
         let directory = URL(fileURLWithPath: destination).deletingLastPathComponent().path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw FilesError.localFile(path: directory, reason: "no such folder")
+        }
         let temporary = directory + "/.\(URL(fileURLWithPath: destination).lastPathComponent).\(UUID().uuidString.prefix(8)).coffre-part"
         let writer = try LocalWriter(path: temporary)
         var keep = false
