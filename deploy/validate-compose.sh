@@ -152,6 +152,7 @@ COMMON_ENV = {"COFFRE_POSTGRES_URL", "COFFRE_KAFKA_BROKERS", "COFFRE_LOG_LEVEL",
 EXTRA_ENV = {
     "gateway": {"GATEWAY_ACCOUNTS_URLS", "GATEWAY_KEYDIR_URLS", "GATEWAY_INGEST_URLS", "GATEWAY_QUOTA_URLS"},
     "ingest": {"INGEST_BLOB_DIR", "INGEST_QUOTA_URL"},
+    "quota": {"QUOTA_INGEST_URL"},
 }
 BLOB_DIR = "/var/lib/coffre/blobs"
 DEFAULT_RE = re.compile(r"^\$\{([A-Z0-9_]+)(?::?-([^}]*))?\}$")

@@ -56,6 +56,7 @@ service_env() {
   echo "$(prefix_of "$s")_HTTP_PORT=$(port_of "$s")"
   echo "INGEST_BLOB_DIR=$COFFRE_DATA/blobs"
   echo "INGEST_QUOTA_URL=http://127.0.0.1:$(port_of quota)"
+  echo "QUOTA_INGEST_URL=http://127.0.0.1:$(port_of ingest)"
   local u
   for u in accounts keydir ingest quota; do
     echo "GATEWAY_$(prefix_of "$u")_URLS=http://127.0.0.1:$(port_of "$u")"
