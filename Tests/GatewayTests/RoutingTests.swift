@@ -24,7 +24,7 @@ import Testing
     @Test func servicesGetTheirPrefixes() async throws {
         try await GatewayHarness.run { h in
             let auth = [("Authorization", "Bearer " + (try h.token()))]
-            for path in ["/v1/keys/x", "/v1/log/checkpoint", "/v1/shares", "/v1/links/abc", "/v1/quota"] {
+            for path in ["/v1/keys/x", "/v1/log/checkpoint", "/v1/shares", "/v1/links/abc"] {
                 let reply = try await h.send("GET", path, headers: auth)
                 #expect(reply.status == 200, "\(path)")
                 #expect(reply.echo?.path == path)
@@ -60,6 +60,40 @@ import Testing
                 let reply = try await h.send(method, path, headers: auth)
                 #expect(reply.status == 405 && reply.isProblem && reply.echo == nil, "\(method) \(path)")
             }
+        }
+    }
+
+    /// docs/quota-api.md: `/v1/quota` needs a token; the operator routes
+    /// keep their `Authorization` for quota to check; the rest of the
+    /// prefix (and quota's /internal) is the gateway's 404.
+    @Test func quotaRoutesAreDeclared() async throws {
+        try await GatewayHarness.run { h in
+            let auth = [("Authorization", "Bearer " + (try h.token()))]
+            let mine = try await h.send("GET", "/v1/quota", headers: auth)
+            #expect(mine.status == 200 && mine.echo?.path == "/v1/quota" && mine.echo?.identityVerified == true)
+            #expect(try await h.send("GET", "/v1/quota").status == 401)
+            let tenant = UUID().uuidString.lowercased(), account = UUID().uuidString.lowercased()
+            let admin: [(String, String)] = [
+                ("GET", "/v1/admin/quota/tenants"), ("GET", "/v1/admin/quota/tenants/\(tenant)"),
+                ("GET", "/v1/admin/quota/tenants/\(tenant)/accounts/\(account)"),
+                ("PUT", "/v1/admin/quota/tenants/\(tenant)/accounts/\(account)"), ("POST", "/v1/admin/quota/reconcile"),
+            ]
+            for (method, path) in admin {
+                let reply = try await h.send(method, path, headers: [("Authorization", "Bearer operator-secret")])
+                let echo = try #require(reply.echo, "\(method) \(path): \(reply.status)")
+                #expect(echo.path == path && echo.headers["authorization"] == "Bearer operator-secret", "\(method) \(path)")
+                #expect(echo.accountID == nil, "\(method) \(path)")
+            }
+            for path in ["/v1/quota/other", "/v1/admin/quota", "/v1/admin/quota/tenants/\(tenant)/accounts",
+                         "/internal/v1/limits", "/internal/v1/reservations"] {
+                let reply = try await h.send("GET", path, headers: auth)
+                #expect(reply.status == 404 && reply.isProblem && reply.echo == nil, "\(path)")
+            }
+            for (method, path) in [("POST", "/v1/quota"), ("DELETE", "/v1/admin/quota/tenants/\(tenant)"), ("GET", "/v1/admin/quota/reconcile")] {
+                let reply = try await h.send(method, path, headers: auth)
+                #expect(reply.status == 405 && reply.isProblem && reply.echo == nil, "\(method) \(path)")
+            }
+            #expect(!PublicRoutes.undeclaredPrefixes.contains { $0.target == .quota })
         }
     }
 

@@ -2,6 +2,7 @@ import Accounts
 import Foundation
 import Gateway
 import Ingest
+import Quota
 import Testing
 
 /// The gateway's public route list (which the OpenAPI document is checked
@@ -31,5 +32,14 @@ import Testing
 
     @Test func gatewayRoutesMatchIngestRoutes() {
         Self.expectAgreement(served: IngestApp.routeList(), target: .ingest, atLeast: 16)
+    }
+
+    /// `/v1/quota` and the operator routes; quota's `/internal/v1` routes
+    /// (ingest's reservations and limits) stay unrouted.
+    @Test func gatewayRoutesMatchQuotaRoutes() {
+        Self.expectAgreement(served: QuotaApp.routeList(), target: .quota, atLeast: 6)
+        #expect(QuotaApp.routeList().contains { $0.contains(" /internal/") })
+        #expect(!PublicRoutes.all.contains { $0.path.hasPrefix("/internal") })
+        #expect(!PublicRoutes.undeclaredPrefixes.contains { $0.target == .quota })
     }
 }

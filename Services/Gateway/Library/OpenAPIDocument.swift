@@ -5,8 +5,8 @@ import Hummingbird
 /// (and `/openapi.yaml`: JSON is valid YAML 1.2, so the same text serves
 /// both). `OpenAPIDocumentTests` fails when its (method, path) pairs differ
 /// from `PublicRoutes.all`; a service that adds public routes adds them to
-/// both. Services still behind `PublicRoutes.undeclaredPrefixes` are not in
-/// it yet.
+/// both. Services still behind `PublicRoutes.undeclaredPrefixes` (keydir)
+/// are not in it yet.
 public enum OpenAPIDocument {
     public static let json: String = #"""
 {
@@ -44,6 +44,10 @@ public enum OpenAPIDocument {
     {
       "name": "nodes",
       "description": "The file tree (encrypted names and keys), the trash, versions and downloads."
+    },
+    {
+      "name": "quota",
+      "description": "Storage and transfer usage of the calling account (docs/quota-api.md). Byte counts are of ciphertext."
     }
   ],
   "paths": {
@@ -1853,6 +1857,290 @@ public enum OpenAPIDocument {
           }
         }
       }
+    },
+    "/v1/quota": {
+      "get": {
+        "operationId": "myQuota",
+        "summary": "The calling account's storage and transfer usage",
+        "tags": [
+          "quota"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Usage, reservations and limits.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/QuotaView"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/admin/quota/tenants": {
+      "get": {
+        "operationId": "listQuotaTenants",
+        "summary": "Per-tenant quota totals",
+        "tags": [
+          "admin"
+        ],
+        "security": [
+          {
+            "adminToken": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Every tenant quota knows.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/QuotaTenantList"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/admin/quota/tenants/{tenant}": {
+      "get": {
+        "operationId": "quotaTenant",
+        "summary": "One tenant's quota totals",
+        "tags": [
+          "admin"
+        ],
+        "security": [
+          {
+            "adminToken": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "tenant",
+            "in": "path",
+            "required": true,
+            "description": "Tenant id.",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The tenant's plan and totals.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/QuotaTenantTotals"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          }
+        }
+      }
+    },
+    "/v1/admin/quota/tenants/{tenant}/accounts/{account}": {
+      "get": {
+        "operationId": "quotaAccount",
+        "summary": "One account's usage (as GET /v1/quota)",
+        "tags": [
+          "admin"
+        ],
+        "security": [
+          {
+            "adminToken": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "tenant",
+            "in": "path",
+            "required": true,
+            "description": "Tenant id.",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          },
+          {
+            "name": "account",
+            "in": "path",
+            "required": true,
+            "description": "Account id.",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The account's usage and limits.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/QuotaView"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          }
+        }
+      },
+      "put": {
+        "operationId": "setQuotaOverride",
+        "summary": "Set (or clear) an account's storage and transfer overrides",
+        "tags": [
+          "admin"
+        ],
+        "security": [
+          {
+            "adminToken": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "tenant",
+            "in": "path",
+            "required": true,
+            "description": "Tenant id.",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          },
+          {
+            "name": "account",
+            "in": "path",
+            "required": true,
+            "description": "Account id.",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The account's usage under the new limits.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/QuotaView"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "413": {
+            "$ref": "#/components/responses/TooLarge"
+          }
+        },
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/QuotaOverride"
+              }
+            }
+          }
+        }
+      }
+    },
+    "/v1/admin/quota/reconcile": {
+      "post": {
+        "operationId": "reconcileQuota",
+        "summary": "Compare every ledger with blob ingest's stored versions (optionally repair)",
+        "description": "Run when the ledger consumer has caught up: an event still in flight shows as drift, and repairing then would count it twice. 503 when quota has no `QUOTA_INGEST_URL`.",
+        "tags": [
+          "admin"
+        ],
+        "security": [
+          {
+            "adminToken": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "repair",
+            "in": "query",
+            "required": false,
+            "description": "`true` sets each drifting ledger's `used` to ingest's figure.",
+            "schema": {
+              "type": "boolean",
+              "default": false
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The report (drift is listed, not an error).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ReconciliationReport"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
     }
   },
   "components": {
@@ -1865,7 +2153,7 @@ public enum OpenAPIDocument {
       "adminToken": {
         "type": "http",
         "scheme": "bearer",
-        "description": "COFFRE_ADMIN_TOKEN; checked by accounts, passed through by the gateway."
+        "description": "COFFRE_ADMIN_TOKEN; checked by the service (accounts, quota), passed through by the gateway."
       }
     },
     "parameters": {
@@ -2771,6 +3059,280 @@ public enum OpenAPIDocument {
           }
         },
         "additionalProperties": false
+      },
+      "QuotaTransfer": {
+        "type": "object",
+        "properties": {
+          "used_bytes": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Bytes served in the rolling window."
+          },
+          "allowance_bytes": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "window_seconds": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "window_reset": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "date-time",
+            "description": "When exhausted, when downloads are allowed again; otherwise when the window's usage next drops; null when nothing was served."
+          },
+          "exhausted": {
+            "type": "boolean",
+            "description": "Downloads get 429 with Retry-After until `window_reset`."
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "used_bytes",
+          "allowance_bytes",
+          "window_seconds",
+          "window_reset",
+          "exhausted"
+        ]
+      },
+      "QuotaView": {
+        "type": "object",
+        "properties": {
+          "tenant_id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "account_id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "used_bytes": {
+            "type": "integer",
+            "description": "Committed (stored) bytes."
+          },
+          "reserved_bytes": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Held for uploads in progress."
+          },
+          "limit_bytes": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "The effective storage limit (plan or override)."
+          },
+          "available_bytes": {
+            "type": "integer",
+            "description": "`limit_bytes - used_bytes - reserved_bytes` (never below 0)."
+          },
+          "closed": {
+            "type": "boolean",
+            "description": "The account was deleted: no new reservations."
+          },
+          "storage_override": {
+            "type": "boolean",
+            "description": "`limit_bytes` is an operator override, not the plan."
+          },
+          "transfer": {
+            "$ref": "#/components/schemas/QuotaTransfer"
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "tenant_id",
+          "account_id",
+          "used_bytes",
+          "reserved_bytes",
+          "limit_bytes",
+          "available_bytes",
+          "closed",
+          "storage_override",
+          "transfer"
+        ]
+      },
+      "QuotaOverride": {
+        "type": "object",
+        "description": "Sets both overrides at once; a missing or null field clears that override.",
+        "properties": {
+          "storage_limit_bytes": {
+            "type": [
+              "integer",
+              "null"
+            ],
+            "minimum": 0
+          },
+          "transfer_allowance_bytes": {
+            "type": [
+              "integer",
+              "null"
+            ],
+            "minimum": 0
+          }
+        },
+        "additionalProperties": false
+      },
+      "QuotaTenantTotals": {
+        "type": "object",
+        "properties": {
+          "tenant_id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "plan_storage_limit_bytes": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "plan_transfer_allowance_bytes": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "plan_source": {
+            "type": "string",
+            "enum": [
+              "event",
+              "default",
+              "migration"
+            ],
+            "description": "Where the plan came from: `tenant.created`, the service defaults, or a migration."
+          },
+          "accounts": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "used_bytes": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "reserved_bytes": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "transfer_used_bytes": {
+            "type": "integer",
+            "minimum": 0
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "tenant_id",
+          "plan_storage_limit_bytes",
+          "plan_transfer_allowance_bytes",
+          "plan_source",
+          "accounts",
+          "used_bytes",
+          "reserved_bytes",
+          "transfer_used_bytes"
+        ]
+      },
+      "QuotaTenantList": {
+        "type": "object",
+        "properties": {
+          "tenants": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/QuotaTenantTotals"
+            }
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "tenants"
+        ]
+      },
+      "QuotaDrift": {
+        "type": "object",
+        "properties": {
+          "tenant_id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "account_id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "ledger_used_bytes": {
+            "type": "integer"
+          },
+          "ingest_bytes": {
+            "type": "integer"
+          },
+          "difference": {
+            "type": "integer"
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "tenant_id",
+          "account_id",
+          "ledger_used_bytes",
+          "ingest_bytes",
+          "difference"
+        ]
+      },
+      "ReconciliationReport": {
+        "type": "object",
+        "properties": {
+          "tenants_checked": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "accounts_checked": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "drift": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/QuotaDrift"
+            }
+          },
+          "repaired": {
+            "type": "boolean"
+          },
+          "failed_tenants": {
+            "type": "array",
+            "items": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "Tenants whose usage could not be read from ingest."
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "tenants_checked",
+          "accounts_checked",
+          "drift",
+          "repaired",
+          "failed_tenants"
+        ]
+      },
+      "QuotaExceededProblem": {
+        "allOf": [
+          {
+            "$ref": "#/components/schemas/Problem"
+          },
+          {
+            "type": "object",
+            "properties": {
+              "type": {
+                "const": "urn:coffre:problem:quota-exceeded"
+              },
+              "remaining_bytes": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "What the account may still store."
+              },
+              "requested_bytes": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "The refused `Upload-Length` (when given)."
+              }
+            }
+          }
+        ]
       }
     },
     "responses": {
@@ -3010,11 +3572,11 @@ public enum OpenAPIDocument {
         }
       },
       "QuotaExceeded": {
-        "description": "507 Insufficient Storage: the account's quota has no room for `Upload-Length` more bytes (extension member `remaining_bytes`). Refused before any byte is stored.",
+        "description": "507 Insufficient Storage (`urn:coffre:problem:quota-exceeded`): the account's quota has no room for `Upload-Length` more bytes, or the account is closed (extension member `remaining_bytes`, and `requested_bytes` when given). Refused at creation, before any byte is stored; retry after freeing space.",
         "content": {
           "application/problem+json": {
             "schema": {
-              "$ref": "#/components/schemas/Problem"
+              "$ref": "#/components/schemas/QuotaExceededProblem"
             }
           }
         },

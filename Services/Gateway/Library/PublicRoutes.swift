@@ -21,7 +21,7 @@ public struct PublicRoute: Sendable, Hashable, CustomStringConvertible {
         /// tenant comes from `X-Coffre-Tenant` or the host name.
         case tenant
         /// Operator routes: the admin token passes through untouched and
-        /// accounts checks it.
+        /// the service (accounts, quota) checks it.
         case operatorToken
         /// Gateway-owned public routes.
         case open
@@ -60,7 +60,7 @@ public struct PublicRoute: Sendable, Hashable, CustomStringConvertible {
 /// disagree. A service that adds a public route adds it here and in
 /// `OpenAPIDocument.swift`.
 public enum PublicRoutes {
-    public static let all: [PublicRoute] = gateway + accounts + ingest
+    public static let all: [PublicRoute] = gateway + accounts + ingest + quota
 
     static let gateway: [PublicRoute] = [
         .init(.get, "/healthz", .gateway, .open),
@@ -111,6 +111,19 @@ public enum PublicRoutes {
         .init(.get, "/v1/nodes/{id}/content", .ingest, .token, streamsResponse: true),
     ]
 
+    /// docs/quota-api.md: the user's own usage, and the operator routes
+    /// (quota checks the admin token itself, as accounts does for its own).
+    /// Quota's `/internal/v1` routes (reservations, limits) are ingest's
+    /// only and never routed here.
+    static let quota: [PublicRoute] = [
+        .init(.get, "/v1/quota", .quota, .token),
+        .init(.get, "/v1/admin/quota/tenants", .quota, .operatorToken),
+        .init(.get, "/v1/admin/quota/tenants/{tenant}", .quota, .operatorToken),
+        .init(.get, "/v1/admin/quota/tenants/{tenant}/accounts/{account}", .quota, .operatorToken),
+        .init(.put, "/v1/admin/quota/tenants/{tenant}/accounts/{account}", .quota, .operatorToken),
+        .init(.post, "/v1/admin/quota/reconcile", .quota, .operatorToken),
+    ]
+
     /// Services whose public API is not declared above yet: every method
     /// under each prefix goes to the service, with a verified token. This is
     /// scaffolding; when a service's author lists its routes above (and in the
@@ -121,7 +134,6 @@ public enum PublicRoutes {
         ("/v1/log", .keydir, false),
         ("/v1/shares", .keydir, false),
         ("/v1/links", .keydir, false),
-        ("/v1/quota", .quota, false),
     ]
 
     /// The methods the router knows about; any of them on a declared path
