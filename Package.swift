@@ -88,7 +88,12 @@ let package = Package(
             path: "Shared/CoffreCore"
         ),
     ]
-        + service("Gateway", executable: "gateway", extra: [httpClient])
+        // Gateway: AsyncHTTPClient to reach upstreams; the NIO and HTTPTypes
+        // modules its proxy and headers code imports directly.
+        + service("Gateway", executable: "gateway", extra: [
+            httpClient, httpTypes, .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+        ])
         // swift-crypto only for TOTP's HMAC-SHA1 (RFC 6238), which libsodium lacks.
         + service("Accounts", executable: "accounts", extra: [.product(name: "Crypto", package: "swift-crypto")])
         + service("KeyDirectory", executable: "keydir")
