@@ -17,7 +17,7 @@ struct Coffre: AsyncParsableCommand {
             Passwords are read without echo on a terminal, or one per line from stdin otherwise \
             (or with --password-stdin).
             """,
-        subcommands: [Signup.self, Login.self, Whoami.self, Sessions.self, Logout.self, Passwd.self, TwoFactor.self,
+        subcommands: [Signup.self, Login.self, Whoami.self, Quota.self, Sessions.self, Logout.self, Passwd.self, TwoFactor.self,
                       Recover.self, DeleteAccount.self,
                       Put.self, Get.self, Ls.self, Mkdir.self, Mv.self, Rm.self, Trash.self, Restore.self, Versions.self]
     )
@@ -142,6 +142,68 @@ struct Whoami: CoffreCommand {
         if !me.selfSignatureValid {
             Terminal.printError("coffre: warning: the server returned public keys without a valid self-signature")
         }
+    }
+}
+
+struct Quota: CoffreCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the account's storage and transfer usage.",
+        discussion: """
+            Sizes are of the encrypted files, as the server stores them (a little more than the files themselves). \
+            Reserved is held for uploads in progress. Downloads count against the transfer allowance over a \
+            rolling window; once it is used up they are refused until the window resets.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "Print the server's answer as JSON (exact byte counts).") var json = false
+
+    func execute() async throws {
+        let (client, session, store) = try global.savedSession()
+        await session.persist(to: store)
+        let usage = try await client.quota(session)
+        if json {
+            print(usage.json)
+            return
+        }
+        print(Self.render(usage))
+    }
+
+    static func render(_ usage: QuotaUsage, now: Date = Date()) -> String {
+        let transfer = usage.transfer
+        var rows = [
+            ["used:", Self.size(usage.usedBytes)],
+            ["reserved:", Self.size(usage.reservedBytes)],
+            ["limit:", Self.size(usage.limitBytes) + (usage.storageOverride ? " (set by the operator)" : "")],
+            ["available:", Self.size(usage.availableBytes)],
+            ["transfer used:", Self.size(transfer.usedBytes) + " of " + Self.size(transfer.allowanceBytes)
+                + " per " + Self.window(transfer.windowSeconds)],
+            ["window reset:", transfer.windowReset.map { Display.date($0) + " (" + Self.until($0, now: now) + ")" } ?? "-"],
+        ]
+        if transfer.exhausted { rows.append(["downloads:", "paused until the window resets (transfer allowance used up)"]) }
+        if usage.closed { rows.append(["account:", "closed"]) }
+        return Display.table(rows)
+    }
+
+    /// "12.3 KiB (12600 bytes)"; under 1 KiB, just "512 B".
+    static func size(_ bytes: Int64) -> String {
+        bytes < 1024 ? Units.bytes(bytes) : "\(Units.bytes(bytes)) (\(bytes) bytes)"
+    }
+
+    /// "6 h", "90 min", "45 s".
+    static func window(_ seconds: Int64) -> String {
+        if seconds % 3600 == 0 { return "\(seconds / 3600) h" }
+        if seconds % 60 == 0 { return "\(seconds / 60) min" }
+        return "\(seconds) s"
+    }
+
+    /// "in 2 h 05 min", "in 40 s", "now".
+    static func until(_ date: Date, now: Date) -> String {
+        let seconds = Int(date.timeIntervalSince(now).rounded(.up))
+        guard seconds > 0 else { return "now" }
+        if seconds < 60 { return "in \(seconds) s" }
+        let minutes = (seconds + 59) / 60
+        if minutes < 60 { return "in \(minutes) min" }
+        return String(format: "in %d h %02d min", minutes / 60, minutes % 60)
     }
 }
 

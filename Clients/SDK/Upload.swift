@@ -345,7 +345,7 @@ final class UploadRun {
             throw Gone()
         case 460:
             throw Transient(reason: "checksum mismatch", retryAfter: nil)
-        case 423, 429, 500...:
+        case 423, _ where Self.isTransient(response.status):
             // 423: an earlier request (say, of a killed run) still holds the upload's lease.
             throw Transient(reason: "\(response.status)", retryAfter: CoffreAPIError.from(response).retryAfter.map { min($0, 15) })
         default:
@@ -358,14 +358,20 @@ final class UploadRun {
         let retryAfter: Int?
     }
 
-    /// Runs `body` again on network errors, 5xx and 429, with backoff.
+    /// 429 and the 5xx that pass. Not 501 or 505 (the request will never
+    /// work) nor 507 (over quota: the account must free space first).
+    static func isTransient(_ status: Int) -> Bool {
+        status == 429 || ((500...599).contains(status) && ![501, 505, 507].contains(status))
+    }
+
+    /// Runs `body` again on network errors and transient statuses, with backoff.
     func retrying(_ body: () async throws -> TransportResponse) async throws -> TransportResponse {
         var attempt = 0
         while true {
             attempt += 1
             do {
                 let response = try await body()
-                guard response.status == 429 || response.status >= 500, attempt < options.maxAttempts else { return response }
+                guard Self.isTransient(response.status), attempt < options.maxAttempts else { return response }
                 try await pause(attempt: attempt, retryAfter: CoffreAPIError.from(response).retryAfter)
             } catch let error as CoffreClientError where error.isRetryable && attempt < options.maxAttempts {
                 try await pause(attempt: attempt, retryAfter: nil)

@@ -224,30 +224,41 @@ struct CLIUser {
     let stack: Stack
     let home: String
     let scratch: String
-    let email = uniqueEmail()
-    let password = "files password \(UUID())"
+    let email: String
+    let password: String
 
     init(_ stack: Stack) async throws {
-        self.stack = stack
-        home = NSTemporaryDirectory() + TestEnvironment.unique("clihome")
-        scratch = NSTemporaryDirectory() + TestEnvironment.unique("cliscratch")
-        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        try self.init(stack: stack, email: uniqueEmail(), password: "files password \(UUID())")
         let signup = try await run(["signup", "--email", email])
         guard signup.status == 0 else { throw ChildProcessError(message: "signup failed: \(signup.output)") }
     }
 
-    /// Runs a command; the password goes on stdin.
-    func run(_ args: [String], password: String? = nil, timeout: Duration = .seconds(120)) async throws -> (status: Int32?, output: String) {
-        let child = try start(args, password: password)
+    /// An account that exists already, not logged in on this "machine" yet.
+    init(stack: Stack, email: String, password: String) throws {
+        self.stack = stack
+        self.email = email
+        self.password = password
+        home = NSTemporaryDirectory() + TestEnvironment.unique("clihome")
+        scratch = NSTemporaryDirectory() + TestEnvironment.unique("cliscratch")
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+    }
+
+    /// Runs a command; the password goes on stdin (`--password-stdin`, for
+    /// the commands that take it).
+    func run(_ args: [String], password: String? = nil, passwordStdin: Bool = true,
+             timeout: Duration = .seconds(120)) async throws -> (status: Int32?, output: String) {
+        let child = try start(args, password: password, passwordStdin: passwordStdin)
         let status = await child.wait(timeout: timeout)
         child.stop()
         return (status, child.output)
     }
 
-    func start(_ args: [String], password: String? = nil) throws -> ChildProcess {
-        try ChildProcess.coffre("coffre", ["--server", stack.gatewayURL.absoluteString, "--light-kdf"] + args + ["--password-stdin"],
-                                environment: ["XDG_CONFIG_HOME": home, "HOME": home], input: (password ?? self.password) + "\n")
+    func start(_ args: [String], password: String? = nil, passwordStdin: Bool = true) throws -> ChildProcess {
+        try ChildProcess.coffre("coffre", ["--server", stack.gatewayURL.absoluteString, "--light-kdf"] + args
+                                    + (passwordStdin ? ["--password-stdin"] : []),
+                                environment: ["XDG_CONFIG_HOME": home, "HOME": home],
+                                input: passwordStdin ? (password ?? self.password) + "\n" : nil)
     }
 
     /// A local file of `size` bytes, different in every MiB.

@@ -6,8 +6,10 @@ import CoffreTestSupport
 import Foundation
 import NIOCore
 
-/// accounts + gateway as real processes on free ports, as an operator runs
-/// them; clients talk to the gateway over real sockets.
+/// accounts, quota, ingest and gateway as real processes on free ports, as
+/// an operator runs them; clients talk to the gateway over real sockets.
+/// Ingest reserves upload space with quota (`INGEST_QUOTA_URL`), and quota
+/// follows the accounts and blobs topics in a consumer group of its own.
 final class Stack: @unchecked Sendable {
     static let secret = "e2e-internal-secret"
     static let adminToken = "e2e-admin-token"
@@ -23,18 +25,32 @@ final class Stack: @unchecked Sendable {
     private var ingest: ChildProcess?
     private let ingestEnv: [String: String]
 
-    init(gatewayEnv: [String: String] = [:], ingestEnv extraIngest: [String: String] = [:]) async throws {
+    let quotaPort = TestEnvironment.freePort()
+    var quotaURL: URL { URL(string: "http://127.0.0.1:\(quotaPort)")! }
+    /// The Kafka group of the stacks' quota processes: one name for all, so a
+    /// stack does not replay the topics from the start (a stopped stack's
+    /// quota leaves the group). The dedupe key does not depend on it.
+    static let quotaConsumerGroup = "quota-stack"
+
+    init(gatewayEnv: [String: String] = [:], ingestEnv extraIngest: [String: String] = [:],
+         quotaEnv extraQuota: [String: String] = [:]) async throws {
         let common = [
             "COFFRE_POSTGRES_URL": TestEnvironment.postgresURL!, "COFFRE_KAFKA_BROKERS": TestEnvironment.kafkaBrokers!,
             "COFFRE_INTERNAL_SECRET": Self.secret, "COFFRE_ADMIN_TOKEN": Self.adminToken, "COFFRE_LOG_LEVEL": "warning",
         ]
         ingestEnv = common.merging(["INGEST_HTTP_PORT": String(ingestPort), "INGEST_BLOB_DIR": blobDirectory,
-                                    "INGEST_JANITOR_INTERVAL_MS": "500", "INGEST_TRANSFER_FLUSH_MS": "500"]) { _, n in n }
+                                    "INGEST_JANITOR_INTERVAL_MS": "500", "INGEST_TRANSFER_FLUSH_MS": "500",
+                                    "INGEST_QUOTA_URL": "http://127.0.0.1:\(quotaPort)"]) { _, n in n }
             .merging(extraIngest) { _, n in n }
         children.append(try ChildProcess.coffre("accounts", [], environment: common.merging(["ACCOUNTS_HTTP_PORT": String(accountsPort)]) { _, n in n }))
+        let quotaEnv = common.merging(["QUOTA_HTTP_PORT": String(quotaPort), "QUOTA_INGEST_URL": "http://127.0.0.1:\(ingestPort)",
+                                       "QUOTA_CONSUMER_GROUP": Self.quotaConsumerGroup, "QUOTA_SWEEP_INTERVAL_MS": "500"]) { _, n in n }
+            .merging(extraQuota) { _, n in n }
+        children.append(try ChildProcess.coffre("quota", [], environment: quotaEnv))
         try startIngest()
         var env = common.merging(["GATEWAY_HTTP_PORT": String(gatewayPort), "GATEWAY_ACCOUNTS_URLS": "http://127.0.0.1:\(accountsPort)",
-                                  "GATEWAY_INGEST_URLS": "http://127.0.0.1:\(ingestPort)"]) { _, n in n }
+                                  "GATEWAY_INGEST_URLS": "http://127.0.0.1:\(ingestPort)",
+                                  "GATEWAY_QUOTA_URLS": "http://127.0.0.1:\(quotaPort)"]) { _, n in n }
         env.merge(gatewayEnv) { _, n in n }
         children.append(try ChildProcess.coffre("gateway", [], environment: env))
         // Ready = accounts migrated and the gateway holds its token keys.
@@ -45,7 +61,10 @@ final class Stack: @unchecked Sendable {
             (try? await self.status(self.gatewayURL.appendingPathComponent("healthz"))) == 200
         }
         let ingestReady = try await waitForIngest()
-        guard accountsReady, gatewayServing, ingestReady else {
+        let quotaReady = try await TestEnvironment.eventually(timeout: .seconds(60), interval: .milliseconds(200)) {
+            (try? await self.status(self.quotaURL.appendingPathComponent("readyz"))) == 200
+        }
+        guard accountsReady, gatewayServing, ingestReady, quotaReady else {
             stop()
             throw ChildProcessError(message: "stack did not start: \(children.map { $0.output.suffix(800) })")
         }
