@@ -40,7 +40,10 @@ final class Stack: @unchecked Sendable {
         ]
         ingestEnv = common.merging(["INGEST_HTTP_PORT": String(ingestPort), "INGEST_BLOB_DIR": blobDirectory,
                                     "INGEST_JANITOR_INTERVAL_MS": "500", "INGEST_TRANSFER_FLUSH_MS": "500",
-                                    "INGEST_QUOTA_URL": "http://127.0.0.1:\(quotaPort)"]) { _, n in n }
+                                    "INGEST_QUOTA_URL": "http://127.0.0.1:\(quotaPort)",
+                                    // A group per stack: a new member of a shared group can wait
+                                    // a long time on Tansu for members of earlier (killed) stacks.
+                                    "INGEST_CONSUMER_GROUP": TestEnvironment.unique("ingest-stack")]) { _, n in n }
             .merging(extraIngest) { _, n in n }
         children.append(try ChildProcess.coffre("accounts", [], environment: common.merging(["ACCOUNTS_HTTP_PORT": String(accountsPort)]) { _, n in n }))
         let quotaEnv = common.merging(["QUOTA_HTTP_PORT": String(quotaPort), "QUOTA_INGEST_URL": "http://127.0.0.1:\(ingestPort)",
