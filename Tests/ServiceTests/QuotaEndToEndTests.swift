@@ -86,6 +86,7 @@ struct QuotaEndToEndTests {
         #expect(refused.json["type"] as? String == "urn:coffre:problem:quota-exceeded")
         #expect(refused.json["status"] as? Int == 507)
         #expect(refused.json["remaining_bytes"] as? Int == Int(remaining), "\(refused.body)")
+        #expect(refused.json["requested_bytes"] as? Int == Int(remaining + 1), "\(refused.body)")
         #expect(refused.header("location") == nil)
         let afterRefusal = try await client.quota(session)
         #expect(afterRefusal.usedBytes == first.encryptedSize && afterRefusal.reservedBytes == 0)

@@ -92,6 +92,7 @@ struct UploadRoutes: Sendable {
         } catch let refusal as QuotaRefusal {
             var problem = Problem(.init(code: 507, reasonPhrase: "Insufficient Storage"), type: "urn:coffre:problem:quota-exceeded", title: "Storage quota exceeded",
                                   detail: "The account has no room for \(length) more bytes.")
+            problem.extensions["requested_bytes"] = .int(length)
             if let remaining = refusal.remaining { problem.extensions["remaining_bytes"] = .int(remaining) }
             throw problem
         }
