@@ -20,6 +20,8 @@ import Synchronization
 /// (`X-Fake-Header: Name: value`, repeatable); 204, 304 and HEAD answers
 /// have no body. With `X-Fake-Probe: <name>` what became of the request's
 /// body (bytes read, whether it ended cleanly) is recorded in `probes`.
+/// As accounts it also serves the tenant rows in `tenants`
+/// (`GET /internal/v1/tenants/{slug}`; any other slug is a 404).
 final class FakeUpstream: Sendable {
     let port = TestEnvironment.freePort()
     let name: String
@@ -30,6 +32,9 @@ final class FakeUpstream: Sendable {
     let tokenKeyFetches = Atomic<Int>(0)
     let unsignedInternalCalls = Atomic<Int>(0)
     let probes = Mutex<[String: BodyOutcome]>([:])
+    /// Tenant slug → its `rate_limits` object as JSON (`{}` for none).
+    let tenants = Mutex<[String: String]>([:])
+    let tenantLookups = Atomic<Int>(0)
 
     struct BodyOutcome: Sendable {
         var bytes: Int
@@ -76,6 +81,18 @@ final class FakeUpstream: Sendable {
                 #"{"seq":\#($0.seq),"session_id":"\#($0.session.uuidString.lowercased())","expires_at":\#($0.expires)}"#
             }
             let json = #"{"revocations":[\#(entries.joined(separator: ","))],"last":\#(list.last?.seq ?? 0)}"#
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: json)))
+        }
+        router.get("/internal/v1/tenants/{slug}") { request, context -> Response in
+            guard InternalAuth.verify(request.headers, method: "GET", path: request.uri.path, key: self.internalKey) != nil else {
+                self.unsignedInternalCalls.add(1, ordering: .relaxed)
+                return Response(status: .unauthorized)
+            }
+            self.tenantLookups.add(1, ordering: .relaxed)
+            let slug = context.parameters.get("slug") ?? ""
+            guard let limits = self.tenants.withLock({ $0[slug] }) else { return Response(status: .notFound) }
+            let json = #"{"id":"\#(UUID().uuidString.lowercased())","slug":"\#(slug)","display_name":"\#(slug)","storage_limit_bytes":50000000000,"#
+                + #""transfer_allowance_bytes":10000000000,"rate_limits":\#(limits),"created_at":"2013-01-19T00:00:00Z"}"#
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: json)))
         }
         let echo: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in

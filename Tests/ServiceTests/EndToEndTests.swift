@@ -199,6 +199,27 @@ struct EndToEndTests {
         #expect(try await stack.raw(.POST, "/v1/auth/prelogin", body: #"{"email":"rl@example.com"}"#).status == 200)
     }
 
+    /// A tenant row's own `rate_limits` through the real accounts service's
+    /// `GET /internal/v1/tenants/{slug}`; the default tenant keeps the
+    /// gateway's defaults.
+    @Test func aTenantsOwnLoginLimitApplies() async throws {
+        let stack = try await Stack()
+        defer { stack.stop() }
+        let slug = uniqueSlug()
+        let created = try await stack.raw(.POST, "/v1/admin/tenants",
+                                          body: #"{"slug":"\#(slug)","display_name":"limited","rate_limits":{"login_per_minute":2}}"#,
+                                          headers: ["Authorization": "Bearer \(Stack.adminToken)"])
+        #expect(created.status == 201)
+        var statuses: [Int] = []
+        for _ in 0..<3 {
+            statuses.append(try await stack.raw(.POST, "/v1/auth/prelogin", body: #"{"email":"rl@example.com"}"#, headers: ["X-Coffre-Tenant": slug]).status)
+        }
+        #expect(statuses == [200, 200, 429])
+        for _ in 0..<3 {
+            #expect(try await stack.raw(.POST, "/v1/auth/prelogin", body: #"{"email":"rl@example.com"}"#).status == 200)
+        }
+    }
+
     @Test func badInputGetsProblemJSON() async throws {
         let stack = try await Stack()
         defer { stack.stop() }

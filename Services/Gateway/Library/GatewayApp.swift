@@ -31,7 +31,8 @@ public enum GatewayApp {
         let routes = GatewayRoutes(
             proxy: Proxy(client: httpClient, upstreams: upstreams, identityKey: identityKey),
             authenticator: Authenticator(keys: tokenKeys, revocations: revocations),
-            rateLimits: RequestRateLimits(config.rateLimits),
+            rateLimits: RequestRateLimits(config.rateLimits,
+                                          tenants: TenantDirectory(ttl: config.tenantCacheTTL, accounts: accounts, logger: logger)),
             shedder: LoadShedder(services: Array(config.upstreams.keys), maxInflightPerService: config.maxInflightPerService,
                                  maxInflight: config.maxInflight, maxTransfers: config.maxTransfers),
             config: config

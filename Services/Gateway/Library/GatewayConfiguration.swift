@@ -15,6 +15,7 @@ import Foundation
 /// | `GATEWAY_RATE_PER_IP_BURST` | `20` |
 /// | `GATEWAY_RATE_PER_TENANT_PER_MINUTE` | `6000` |
 /// | `GATEWAY_RATE_PER_TENANT_BURST` | `500` |
+/// | `GATEWAY_TENANT_CACHE_SECONDS` | `5` |
 /// | `GATEWAY_TRUST_FORWARDED_FOR` | `false` |
 /// | `GATEWAY_MAX_INFLIGHT_PER_SERVICE` | `512` |
 /// | `GATEWAY_MAX_INFLIGHT` | `2048` |
@@ -31,6 +32,10 @@ public struct GatewayConfiguration: Sendable {
     public var listen: HTTPListenConfiguration
     public var upstreams: [String: [String]]
     public var rateLimits: RateLimits
+    /// How long a tenant's own rate limits (from its row in accounts) are
+    /// used before the gateway asks again: an operator's change applies
+    /// within this time.
+    public var tenantCacheTTL: Duration
     /// Take the client address from the first `X-Forwarded-For` entry: only
     /// behind a load balancer that sets it, or any client can pick its own bucket.
     public var trustForwardedFor: Bool
@@ -78,7 +83,7 @@ public struct GatewayConfiguration: Sendable {
 
     public init(common: CommonConfiguration = .init(), listen: HTTPListenConfiguration = .init(host: "127.0.0.1", port: 8080),
                 upstreams: [String: [String]] = GatewayConfiguration.defaultUpstreams,
-                rateLimits: RateLimits = .init(), trustForwardedFor: Bool = false,
+                rateLimits: RateLimits = .init(), tenantCacheTTL: Duration = .seconds(5), trustForwardedFor: Bool = false,
                 maxInflightPerService: Int = 512, maxInflight: Int = 2048, maxTransfers: Int = 1024,
                 upstreamTimeout: Duration = .seconds(30), clientIdleTimeout: Duration = .seconds(60), corsOrigins: [String] = ["*"],
                 maxJSONBodyBytes: Int = 1 << 20, revocationPollInterval: Duration = .seconds(1)) {
@@ -86,6 +91,7 @@ public struct GatewayConfiguration: Sendable {
         self.listen = listen
         self.upstreams = upstreams
         self.rateLimits = rateLimits
+        self.tenantCacheTTL = tenantCacheTTL
         self.trustForwardedFor = trustForwardedFor
         self.maxInflightPerService = maxInflightPerService
         self.maxInflight = maxInflight
@@ -121,6 +127,7 @@ public struct GatewayConfiguration: Sendable {
             perTenantPerMinute: try env.int("GATEWAY_RATE_PER_TENANT_PER_MINUTE", default: 6000, range: 1...100_000_000),
             perTenantBurst: try env.int("GATEWAY_RATE_PER_TENANT_BURST", default: 500, range: 1...100_000_000)
         )
+        tenantCacheTTL = .seconds(try env.int("GATEWAY_TENANT_CACHE_SECONDS", default: 5, range: 1...300))
         trustForwardedFor = try env.bool("GATEWAY_TRUST_FORWARDED_FOR", default: false)
         maxInflightPerService = try env.int("GATEWAY_MAX_INFLIGHT_PER_SERVICE", default: 512, range: 1...1_000_000)
         maxInflight = try env.int("GATEWAY_MAX_INFLIGHT", default: 2048, range: 1...1_000_000)

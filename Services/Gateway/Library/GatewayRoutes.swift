@@ -68,8 +68,8 @@ struct GatewayRoutes: Sendable {
             }
         case .tenant:
             let slug = try TenantResolver.resolve(headers: request.headers, host: host)
-            if route.rateLimited {
-                extraResponseHeaders = try rateLimits.check(clientIP: clientIP, tenant: slug)
+            if let kind = route.rateLimit {
+                extraResponseHeaders = try await rateLimits.check(clientIP: clientIP, tenant: slug, kind: kind)
             }
             identity = VerifiedIdentity(tenantSlug: slug)
         case .operatorToken, .open:

@@ -2326,14 +2326,17 @@ public enum OpenAPIDocument {
       },
       "TenantRateLimits": {
         "type": "object",
+        "description": "The tenant's own limits at the gateway, in place of its defaults (GATEWAY_RATE_PER_TENANT_*) when set. N a minute: N requests back to back, then one every 60/N s; 0 closes those routes (429). Changes apply within about 10 s.",
         "properties": {
           "signup_per_minute": {
             "type": "integer",
-            "minimum": 1
+            "minimum": 0,
+            "description": "POST /v1/accounts."
           },
           "login_per_minute": {
             "type": "integer",
-            "minimum": 1
+            "minimum": 0,
+            "description": "POST /v1/auth/prelogin, /v1/auth/login, /v1/auth/refresh, /v1/auth/recovery/bundle and /v1/auth/recovery/reset, together."
           }
         },
         "additionalProperties": false

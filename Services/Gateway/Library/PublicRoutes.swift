@@ -27,13 +27,20 @@ public struct PublicRoute: Sendable, Hashable, CustomStringConvertible {
         case open
     }
 
+    /// Which of a tenant's limits a rate-limited route counts against: its
+    /// row may set `signup_per_minute` and `login_per_minute`.
+    public enum RateLimitKind: String, Sendable, Hashable {
+        case signup, login
+    }
+
     public var method: HTTPRequest.Method
     public var path: String
     public var target: Target
     public var access: Access
     /// Under the per-IP and per-tenant token buckets (the credential-guessing
-    /// and signup-flood routes).
-    public var rateLimited: Bool
+    /// and signup-flood routes), and which tenant limit applies.
+    public var rateLimit: RateLimitKind?
+    public var rateLimited: Bool { rateLimit != nil }
     /// The body streams to the service with no size limit (uploads).
     public var streamsBody: Bool
     /// The response is a file's bytes (downloads): like an upload with a
@@ -41,12 +48,12 @@ public struct PublicRoute: Sendable, Hashable, CustomStringConvertible {
     public var streamsResponse: Bool
 
     public init(_ method: HTTPRequest.Method, _ path: String, _ target: Target, _ access: Access,
-                rateLimited: Bool = false, streamsBody: Bool = false, streamsResponse: Bool = false) {
+                rateLimit: RateLimitKind? = nil, streamsBody: Bool = false, streamsResponse: Bool = false) {
         self.method = method
         self.path = path
         self.target = target
         self.access = access
-        self.rateLimited = rateLimited
+        self.rateLimit = rateLimit
         self.streamsBody = streamsBody
         self.streamsResponse = streamsResponse
     }
@@ -73,12 +80,13 @@ public enum PublicRoutes {
     static let accounts: [PublicRoute] = [
         .init(.post, "/v1/admin/tenants", .accounts, .operatorToken),
         .init(.get, "/v1/admin/tenants", .accounts, .operatorToken),
-        .init(.post, "/v1/accounts", .accounts, .tenant, rateLimited: true),
-        .init(.post, "/v1/auth/prelogin", .accounts, .tenant, rateLimited: true),
-        .init(.post, "/v1/auth/login", .accounts, .tenant, rateLimited: true),
-        .init(.post, "/v1/auth/refresh", .accounts, .tenant, rateLimited: true),
-        .init(.post, "/v1/auth/recovery/bundle", .accounts, .tenant, rateLimited: true),
-        .init(.post, "/v1/auth/recovery/reset", .accounts, .tenant, rateLimited: true),
+        .init(.post, "/v1/accounts", .accounts, .tenant, rateLimit: .signup),
+        // Everything that proves or renews a credential counts as login.
+        .init(.post, "/v1/auth/prelogin", .accounts, .tenant, rateLimit: .login),
+        .init(.post, "/v1/auth/login", .accounts, .tenant, rateLimit: .login),
+        .init(.post, "/v1/auth/refresh", .accounts, .tenant, rateLimit: .login),
+        .init(.post, "/v1/auth/recovery/bundle", .accounts, .tenant, rateLimit: .login),
+        .init(.post, "/v1/auth/recovery/reset", .accounts, .tenant, rateLimit: .login),
         .init(.post, "/v1/auth/logout", .accounts, .token),
         .init(.get, "/v1/accounts/me", .accounts, .token),
         .init(.delete, "/v1/accounts/me", .accounts, .token),
