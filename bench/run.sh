@@ -2,7 +2,9 @@
 # Reruns Coffre's benchmarks next to their baselines on this machine and
 # rewrites bench/RESULTS.md. Uses its own Postgres/Tansu (bench ports).
 #
-#   ./coffre bench [EVENTS]     (default 200000; then bench/signups.sh)
+#   ./coffre bench [EVENTS]     (default 200000; then bench/signups.sh and
+#                                bench/uploads.sh; skip either with
+#                                COFFRE_BENCH_SKIP_SIGNUPS / COFFRE_BENCH_SKIP_UPLOADS)
 #
 # 1. kcat: produce EVENTS messages of the size of a Coffre event to a fresh
 #    topic, then consume them all (librdkafka 2.8.0, same broker).
@@ -97,3 +99,6 @@ echo "kcat end-to-end: $kcat_e2e ev/s (group: $kcat_e2e_g); coffre pipeline: $pi
 
 # Signups through the gateway next to pgbench.
 [[ -n "${COFFRE_BENCH_SKIP_SIGNUPS:-}" ]] || bash "$COFFRE_ROOT/bench/signups.sh"
+
+# Concurrent 256 MiB uploads through the gateway next to nginx (WebDAV PUT).
+[[ -n "${COFFRE_BENCH_SKIP_UPLOADS:-}" ]] || bash "$COFFRE_ROOT/bench/uploads.sh"
