@@ -94,8 +94,9 @@ let package = Package(
             httpClient, httpTypes, .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
         ])
-        // swift-crypto only for TOTP's HMAC-SHA1 (RFC 6238), which libsodium lacks.
-        + service("Accounts", executable: "accounts", extra: [.product(name: "Crypto", package: "swift-crypto")])
+        // swift-crypto only for TOTP's HMAC-SHA1 (RFC 6238), which libsodium lacks;
+        // Sodium for the XChaCha20-Poly1305 sealing TOTP seeds at rest.
+        + service("Accounts", executable: "accounts", extra: [.product(name: "Crypto", package: "swift-crypto"), "Sodium"])
         + service("KeyDirectory", executable: "keydir")
         // Ingest: NIOFileSystem for the local blob store (fsync, positioned
         // writes off the event loop); AsyncHTTPClient and swift-crypto

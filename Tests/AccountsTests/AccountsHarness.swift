@@ -24,10 +24,13 @@ struct AccountsHarness {
             listen: .init(host: "127.0.0.1", port: 0), adminToken: adminToken)
     }
 
-    static func run(_ body: @Sendable (AccountsHarness) async throws -> Void) async throws {
+    static func run(configure: (inout AccountsConfiguration) -> Void = { _ in },
+                    _ body: @Sendable (AccountsHarness) async throws -> Void) async throws {
         var logger = Logger(label: "accounts-test")
         logger.logLevel = .warning
-        let app = try AccountsApp.build(config: config(), logger: logger)
+        var config = config()
+        configure(&config)
+        let app = try AccountsApp.build(config: config, logger: logger)
         try await app.test(.router) { client in
             let harness = AccountsHarness(client: client)
             let ready = try await TestEnvironment.eventually(timeout: .seconds(30), interval: .milliseconds(100)) {

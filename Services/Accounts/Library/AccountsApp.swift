@@ -12,6 +12,7 @@ import PostgresNIO
 /// | `COFFRE_ADMIN_TOKEN` | unset: operator routes refuse everyone |
 /// | `ACCOUNTS_TOKEN_SIGNING_SEED` | derived from `COFFRE_INTERNAL_SECRET` (development) |
 /// | `ACCOUNTS_VERIFIER_PEPPER` | derived from `COFFRE_INTERNAL_SECRET` (development) |
+/// | `ACCOUNTS_TOTP_KEY` | derived from `COFFRE_INTERNAL_SECRET` (development) |
 ///
 /// plus the common `COFFRE_*` settings (see `CommonConfiguration`).
 public struct AccountsConfiguration: Sendable {
@@ -20,14 +21,18 @@ public struct AccountsConfiguration: Sendable {
     public var adminToken: String?
     public var signingSeed: String?
     public var pepper: String?
+    /// Seals TOTP seeds at rest (see `TOTPSealer`). Changing it makes every
+    /// enrolled second factor unreadable: logins with one then fail closed.
+    public var totpKey: String?
 
     public init(common: CommonConfiguration = .init(), listen: HTTPListenConfiguration = .init(host: "127.0.0.1", port: 8081),
-                adminToken: String? = nil, signingSeed: String? = nil, pepper: String? = nil) {
+                adminToken: String? = nil, signingSeed: String? = nil, pepper: String? = nil, totpKey: String? = nil) {
         self.common = common
         self.listen = listen
         self.adminToken = adminToken
         self.signingSeed = signingSeed
         self.pepper = pepper
+        self.totpKey = totpKey
     }
 
     public init(env: EnvironmentReader) throws(ConfigurationError) {
@@ -36,6 +41,7 @@ public struct AccountsConfiguration: Sendable {
         adminToken = env.optionalString("COFFRE_ADMIN_TOKEN")
         signingSeed = env.optionalString("ACCOUNTS_TOKEN_SIGNING_SEED")
         pepper = env.optionalString("ACCOUNTS_VERIFIER_PEPPER")
+        totpKey = env.optionalString("ACCOUNTS_TOTP_KEY")
     }
 }
 
@@ -53,7 +59,8 @@ public enum AccountsApp {
         let core = try ServiceCore(name: "accounts", schema: schema, common: config.common, migrations: migrations, logger: logger)
         let signingKey = try TokenSigningKey.fromConfiguration(seed: config.signingSeed, internalSecret: config.common.internalSecret)
         let pepper = KeyedHash.hash(Array("coffre-verifier-pepper".utf8), key: InternalAuth.key(from: config.pepper ?? config.common.internalSecret))
-        let store = AccountsStore(postgres: core.postgres, outbox: core.outbox, hasher: VerifierHasher(pepper: pepper),
+        let totp = TOTPSealer(key: TOTPSealer.key(from: config.totpKey ?? config.common.internalSecret))
+        let store = AccountsStore(postgres: core.postgres, outbox: core.outbox, hasher: VerifierHasher(pepper: pepper), totp: totp,
                                   signingKey: signingKey, logger: logger)
         let router = Router(context: CoffreRequestContext.self)
         ServiceCore.addStandardMiddleware(to: router)
@@ -79,6 +86,7 @@ extension AccountsApp {
         let config = try! PostgresSetup.configuration(url: "postgres://u@127.0.0.1:1/d", poolSize: 1)
         let store = AccountsStore(postgres: PostgresClient(configuration: config, backgroundLogger: logger),
                                   outbox: Outbox(schema: schema), hasher: VerifierHasher(pepper: []),
+                                  totp: TOTPSealer(key: Array(repeating: 1, count: 32)),
                                   signingKey: try! TokenSigningKey(seed: Array(repeating: 1, count: 32)), logger: logger)
         let router = Router(context: CoffreRequestContext.self)
         AccountsRoutes(store: store, adminToken: nil).add(to: router)

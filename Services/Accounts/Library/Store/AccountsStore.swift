@@ -12,6 +12,8 @@ struct AccountsStore: Sendable {
     let postgres: PostgresClient
     let outbox: Outbox
     let hasher: VerifierHasher
+    /// Seals the TOTP seeds in `users.totp_secret` and `users.totp_pending`.
+    let totp: TOTPSealer
     let signingKey: TokenSigningKey
     let logger: Logger
     let accessTokenTTL: Int64 = 300
@@ -145,6 +147,7 @@ struct AccountsStore: Sendable {
         var verifier: [UInt8]
         var recoveryVerifier: [UInt8]
         var bundle: String
+        /// As stored: a `TOTPSealer` envelope (or a legacy bare seed).
         var totpSecret: [UInt8]?
     }
 
@@ -189,10 +192,19 @@ struct AccountsStore: Sendable {
         let device = String((request.device_name ?? "").prefix(100))
         return try await withTenant(tenant.uuid) { connection in
             let user = try await authenticate(email: email, secret: secret, purpose: "login", on: connection)
-            if let totp = user.totpSecret {
-                guard let code = request.totp_code, TOTP.verify(code, secret: totp) else {
+            if let stored = user.totpSecret {
+                let totp = try self.totp.open(stored, account: user.id, purpose: .confirmed)
+                guard let code = request.totp_code, TOTP.verify(code, secret: totp.seed) else {
                     throw Problem(.unauthorized, type: "urn:coffre:problem:totp-required", title: "Unauthorized",
                                   detail: "A valid two-factor code is required.")
+                }
+                if totp.isLegacy {
+                    // Stored in clear by an older version: sealed now, in this
+                    // login's transaction (unless something changed it meanwhile).
+                    let sealed = ByteBuffer(bytes: try self.totp.seal(totp.seed, account: user.id, purpose: .confirmed))
+                    try await connection.query("""
+                        UPDATE accounts.users SET totp_secret = \(sealed) WHERE id = \(user.id) AND totp_secret = \(ByteBuffer(bytes: stored))
+                        """, logger: logger)
                 }
             }
             let sessionID = UUID()
@@ -346,11 +358,12 @@ struct AccountsStore: Sendable {
     // MARK: TOTP
 
     func enrollTOTP(_ user: AuthenticatedUser) async throws -> TOTPEnrollment {
-        let secret = KeyedHash.random(20)
+        let secret = KeyedHash.random(TOTPSealer.legacySeedLength)
+        let sealed = ByteBuffer(bytes: try totp.seal(secret, account: user.accountID, purpose: .pending))
         let email = try await withTenant(user.tenantID) { connection -> String in
             try await requireActiveSession(user, on: connection)
             let rows = try await connection.query("""
-                UPDATE accounts.users SET totp_pending = \(ByteBuffer(bytes: secret)) WHERE id = \(user.accountID) RETURNING email
+                UPDATE accounts.users SET totp_pending = \(sealed) WHERE id = \(user.accountID) RETURNING email
                 """, logger: logger)
             for try await email in rows.decode(String.self) { return email }
             throw Problem.unauthorized("This account no longer exists.")
@@ -367,11 +380,15 @@ struct AccountsStore: Sendable {
             var pending: [UInt8]?
             for try await value in rows.decode(ByteBuffer?.self) { pending = value.map { Array(buffer: $0) } }
             guard let pending else { throw Problem.conflict("No two-factor enrolment is pending; start one first.") }
-            guard TOTP.verify(code, secret: pending) else {
+            let seed = try totp.open(pending, account: user.accountID, purpose: .pending).seed
+            guard TOTP.verify(code, secret: seed) else {
                 throw Problem.badRequest("The code does not match; check the device's clock and try again.", type: "urn:coffre:problem:totp-invalid")
             }
+            // Sealed again for the other column: the purpose is in the
+            // associated data, so a pending envelope never passes as confirmed.
+            let sealed = ByteBuffer(bytes: try totp.seal(seed, account: user.accountID, purpose: .confirmed))
             try await connection.query("""
-                UPDATE accounts.users SET totp_secret = totp_pending, totp_pending = NULL WHERE id = \(user.accountID)
+                UPDATE accounts.users SET totp_secret = \(sealed), totp_pending = NULL WHERE id = \(user.accountID)
                 """, logger: logger)
         }
     }
