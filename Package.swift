@@ -124,7 +124,8 @@ let package = Package(
             ),
             .executableTarget(
                 name: "coffre-bench",
-                dependencies: ["CoffreCore", "CoffreTestSupport", "Kafka", "Sodium", postgres, logging, argumentParser, hdr, httpClient],
+                // Ingest: its HTTPQuotaClient makes the reservations of `coffre-bench reservations`.
+                dependencies: ["CoffreCore", "CoffreTestSupport", "Ingest", "Kafka", "Sodium", postgres, logging, argumentParser, hdr, httpClient],
                 path: "Tools/Bench"
             ),
             .testTarget(

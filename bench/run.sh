@@ -2,9 +2,9 @@
 # Reruns Coffre's benchmarks next to their baselines on this machine and
 # rewrites bench/RESULTS.md. Uses its own Postgres/Tansu (bench ports).
 #
-#   ./coffre bench [EVENTS]     (default 200000; then bench/signups.sh and
-#                                bench/uploads.sh; skip either with
-#                                COFFRE_BENCH_SKIP_SIGNUPS / COFFRE_BENCH_SKIP_UPLOADS)
+#   ./coffre bench [EVENTS]     (default 200000; then bench/signups.sh,
+#                                bench/uploads.sh and bench/quota.sh; skip one with
+#                                COFFRE_BENCH_SKIP_SIGNUPS / _UPLOADS / _QUOTA)
 #
 # 1. kcat: produce EVENTS messages of the size of a Coffre event to a fresh
 #    topic, then consume them all (librdkafka 2.8.0, same broker).
@@ -102,3 +102,6 @@ echo "kcat end-to-end: $kcat_e2e ev/s (group: $kcat_e2e_g); coffre pipeline: $pi
 
 # Concurrent 256 MiB uploads through the gateway next to nginx (WebDAV PUT).
 [[ -n "${COFFRE_BENCH_SKIP_UPLOADS:-}" ]] || bash "$COFFRE_ROOT/bench/uploads.sh"
+
+# Quota's ledger consumer next to kcat on the same topic; reservation bursts.
+[[ -n "${COFFRE_BENCH_SKIP_QUOTA:-}" ]] || bash "$COFFRE_ROOT/bench/quota.sh"
