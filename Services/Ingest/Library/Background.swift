@@ -108,9 +108,15 @@ final class Janitor: Service, Sendable {
                 }
             }
             for key in try await store.trashedBlobs(limit: 500) {
-                try await blobs.delete(key: key)
-                try await store.forgetTrashedBlob(key)
-                deleted += 1
+                // One blob that cannot be deleted (a key of another store
+                // layout, a transient I/O error) must not hold up the rest.
+                do {
+                    try await blobs.delete(key: key)
+                    try await store.forgetTrashedBlob(key)
+                    deleted += 1
+                } catch {
+                    logger.warning("could not delete a purged blob; retrying next pass", metadata: ["key": .string(key), "error": "\(error)"])
+                }
             }
         } catch {
             logger.warning("janitor pass failed; retrying", metadata: ["error": "\(error)"])
