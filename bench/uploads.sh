@@ -31,8 +31,9 @@ SCRATCH="$COFFRE_ROOT/.build-$CONFIG"
 # nginx's root, its body temp files and the blob store: one directory, one filesystem.
 WORK="$COFFRE_DATA/uploads"
 SOURCE="$COFFRE_CACHE/bench-upload-${SIZE_MIB}MiB.bin"
-# Other builds and tests on the machine disturb the figures: wait for them
-# (at most this many seconds) before each phase, and note any seen during one.
+# Other builds, tests and benchmarks on the machine disturb the figures: wait
+# for them (at most this many seconds) before each phase, note any build or
+# test seen during one, and report the CPU time of everything else ("rest").
 QUIET_WAIT="${COFFRE_BENCH_QUIET_WAIT:-3600}"
 BUSY_PATTERN='swift-build|swift-frontend|swift-test|xctest'
 cd "$COFFRE_ROOT"
@@ -148,11 +149,19 @@ bench_user() {
 }
 field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
 
-busy() { pgrep -f "$BUSY_PATTERN" >/dev/null 2>&1; }
+# Busy: a build or test runs, or the machine was less than 80% idle over
+# 3 s (another benchmark; this stack idles at a few percent).
+busy() {
+  pgrep -f "$BUSY_PATTERN" >/dev/null 2>&1 && return 0
+  local a b
+  a=($(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6}' /proc/stat)); sleep 3
+  b=($(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6}' /proc/stat))
+  (( (b[1] - a[1]) * 100 < 80 * (b[0] - a[0] + b[1] - a[1]) ))
+}
 wait_quiet() {
   local deadline=$((SECONDS + QUIET_WAIT)) announced=""
   while busy; do
-    [[ -n "$announced" ]] || { log "waiting for other builds/tests to finish (pgrep -f '$BUSY_PATTERN')"; announced=1; }
+    [[ -n "$announced" ]] || { log "waiting for a quiet machine (no build or test: pgrep -f '$BUSY_PATTERN'; at least 80% idle)"; announced=1; }
     ((SECONDS < deadline)) || { log "still busy after ${QUIET_WAIT}s; measuring anyway"; return 0; }
     sleep 5
   done
@@ -210,6 +219,13 @@ phase() {
   local name=$1 n=$2; shift 2
   clear_data
   wait_quiet
+  # Access tokens live minutes: a fresh account right before the run (--token FRESH).
+  local args=() a
+  for a in "$@"; do
+    if [[ $a == FRESH ]]; then user=$(bench_user); a=$(field "$user" access_token); fi
+    args+=("$a")
+  done
+  set -- "${args[@]}"
   log "$name: $n × $SIZE_MIB MiB at once"
   watch_start "$name"
   local out rc=0 perf_pid=""
@@ -235,8 +251,8 @@ phase() {
 }
 
 phase nginx "$CONCURRENCY" --mode put --url "http://127.0.0.1:$NX_PORT"
-user=$(bench_user)
-phase gateway "$CONCURRENCY" --mode tus --url "http://127.0.0.1:$GW_PORT" --token "$(field "$user" access_token)"
+user=""
+phase gateway "$CONCURRENCY" --mode tus --url "http://127.0.0.1:$GW_PORT" --token FRESH
 identity="$(field "$user" tenant_id):$(field "$user" account_id):$(field "$user" session_id)"
 phase direct "$CONCURRENCY" --mode tus --url "http://127.0.0.1:$IN_PORT" --sign-identity "$identity"
 
