@@ -52,6 +52,19 @@ public struct Outbox: Sendable {
             """
         try await connection.query(query, logger: logger)
     }
+
+    /// An event about one account: subject and key are the account id (so its
+    /// events stay in order), the `tenant` extension its tenant, and `data`
+    /// carries both ids too.
+    public func enqueueAccountEvent(_ type: String, source: String, topic: String, tenant: UUID, account: UUID,
+                                    data: [String: JSONValue], on connection: PostgresConnection, logger: Logger) async throws {
+        let tenantID = tenant.uuidString.lowercased(), accountID = account.uuidString.lowercased()
+        var data = data
+        data["tenant_id"] = .string(tenantID)
+        data["account_id"] = .string(accountID)
+        let event = CloudEvent(source: source, type: type, subject: accountID, tenant: tenantID, data: .object(data))
+        try await enqueue(event, topic: topic, key: accountID, on: connection, logger: logger)
+    }
 }
 
 /// Publishes a schema's outbox rows to Kafka in `seq` order and marks them sent.

@@ -66,3 +66,28 @@ extension PostgresClient {
         }
     }
 }
+
+// MARK: row-level security
+
+/// Every tenant-owned table's policy reads `coffre.tenant_id`; these are the
+/// only places that set it, so every service scopes a transaction the same way.
+extension PostgresConnection {
+    /// Scopes the rest of the current transaction to `tenant` (`nil` clears it).
+    public func setTenant(_ tenant: UUID?, logger: Logger) async throws {
+        try await query("SELECT set_config('coffre.tenant_id', \(tenant?.uuidString.lowercased() ?? ""), true)", logger: logger)
+    }
+}
+
+extension PostgresClient {
+    /// A transaction whose statements see only `tenant`'s rows.
+    public func withTenant<Result: Sendable>(
+        _ tenant: UUID,
+        logger: Logger,
+        _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await transaction(logger: logger) { connection in
+            try await connection.setTenant(tenant, logger: logger)
+            return try await body(connection)
+        }
+    }
+}

@@ -24,10 +24,7 @@ struct AccountsStore: Sendable {
     // MARK: transactions
 
     func withTenant<T: Sendable>(_ tenantID: UUID, _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await postgres.transaction(logger: logger) { connection in
-            try await connection.query("SELECT set_config('coffre.tenant_id', \(tenantID.uuidString.lowercased()), true)", logger: logger)
-            return try await body(connection)
-        }
+        try await postgres.withTenant(tenantID, logger: logger, body)
     }
 
     func emit(_ type: String, tenant: UUID, subject: UUID, data: JSONValue, on connection: PostgresConnection) async throws {

@@ -15,22 +15,12 @@ struct IngestStore: Sendable {
     static let source = "/coffre/ingest"
 
     func withTenant<T: Sendable>(_ tenantID: UUID, _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await postgres.transaction(logger: logger) { connection in
-            try await Self.setTenant(tenantID, on: connection, logger: logger)
-            return try await body(connection)
-        }
-    }
-
-    static func setTenant(_ tenantID: UUID, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("SELECT set_config('coffre.tenant_id', \(tenantID.lower), true)", logger: logger)
+        try await postgres.withTenant(tenantID, logger: logger, body)
     }
 
     func emit(_ type: String, tenant: UUID, account: UUID, data: [String: JSONValue], on connection: PostgresConnection) async throws {
-        var data = data
-        data["tenant_id"] = .string(tenant.lower)
-        data["account_id"] = .string(account.lower)
-        let event = CloudEvent(source: Self.source, type: type, subject: account.lower, tenant: tenant.lower, data: .object(data))
-        try await outbox.enqueue(event, topic: Self.topic, key: account.lower, on: connection, logger: logger)
+        try await outbox.enqueueAccountEvent(type, source: Self.source, topic: Self.topic, tenant: tenant, account: account,
+                                             data: data, on: connection, logger: logger)
     }
 
     // MARK: nodes
@@ -301,7 +291,7 @@ struct IngestStore: Sendable {
     func applyTransferVerdict(_ event: CloudEvent, on connection: PostgresConnection) async throws {
         guard let tenant = UUID(uuidString: event.tenant), case .object(let data) = event.data,
               case .string(let rawAccount)? = data["account_id"], let account = UUID(uuidString: rawAccount) else { return }
-        try await Self.setTenant(tenant, on: connection, logger: logger)
+        try await connection.setTenant(tenant, logger: logger)
         if event.type.hasSuffix("quota.transfer.restored") {
             try await connection.query("DELETE FROM ingest.transfer_blocks WHERE account_id = \(account)", logger: logger)
         } else if event.type.hasSuffix("quota.transfer.exhausted") {
@@ -313,7 +303,7 @@ struct IngestStore: Sendable {
                 ON CONFLICT (account_id) DO UPDATE SET until = EXCLUDED.until
                 """, logger: logger)
         }
-        try await connection.query("SELECT set_config('coffre.tenant_id', '', true)", logger: logger)
+        try await connection.setTenant(nil, logger: logger)
     }
 
     /// Seconds until the account may download again, or nil.
@@ -352,7 +342,7 @@ struct IngestStore: Sendable {
     /// blobs to the reaper, unfinished uploads to the expiry sweeper (which
     /// aborts their storage and releases their reservations).
     func purgeAccount(tenant: UUID, account: UUID, on connection: PostgresConnection) async throws {
-        try await Self.setTenant(tenant, on: connection, logger: logger)
+        try await connection.setTenant(tenant, logger: logger)
         let rows = try await connection.query("""
             SELECT id, node_id, size, blob_key FROM ingest.versions WHERE account_id = \(account)
             """, logger: logger)
@@ -364,7 +354,7 @@ struct IngestStore: Sendable {
             UPDATE ingest.upload_expiry SET expires_at = '-infinity'
             WHERE upload_id IN (SELECT id FROM ingest.uploads WHERE account_id = \(account))
             """, logger: logger)
-        try await connection.query("SELECT set_config('coffre.tenant_id', '', true)", logger: logger)
+        try await connection.setTenant(nil, logger: logger)
     }
 }
 

@@ -20,7 +20,7 @@ struct LedgerEvents: Sendable {
                 logger.warning("event without a tenant skipped", metadata: ["event_id": .string(event.id.lower), "type": .string(event.type)])
                 continue
             }
-            try await store.setTenant(tenant, on: connection)
+            try await connection.setTenant(tenant, logger: logger)
             try await apply(event, tenant: tenant, on: connection, logger: logger)
         }
     }

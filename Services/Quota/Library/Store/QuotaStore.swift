@@ -36,22 +36,12 @@ struct QuotaStore: Sendable {
     // MARK: transactions and events
 
     func withTenant<T: Sendable>(_ tenant: UUID, _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await postgres.transaction(logger: logger) { connection in
-            try await setTenant(tenant, on: connection)
-            return try await body(connection)
-        }
-    }
-
-    func setTenant(_ tenant: UUID, on connection: PostgresConnection) async throws {
-        try await connection.query("SELECT set_config('coffre.tenant_id', \(tenant.lower), true)", logger: logger)
+        try await postgres.withTenant(tenant, logger: logger, body)
     }
 
     func emit(_ type: String, tenant: UUID, account: UUID, data: [String: JSONValue], on connection: PostgresConnection) async throws {
-        var data = data
-        data["tenant_id"] = .string(tenant.lower)
-        data["account_id"] = .string(account.lower)
-        let event = CloudEvent(source: Self.source, type: type, subject: account.lower, tenant: tenant.lower, data: .object(data))
-        try await outbox.enqueue(event, topic: Self.topic, key: account.lower, on: connection, logger: logger)
+        try await outbox.enqueueAccountEvent(type, source: Self.source, topic: Self.topic, tenant: tenant, account: account,
+                                             data: data, on: connection, logger: logger)
     }
 
     // MARK: plans and ledgers
