@@ -73,6 +73,10 @@ let package = Package(
         .target(name: "Kafka", dependencies: ["CRdKafka", logging, lifecycle], path: "Shared/Kafka"),
         // The only module that touches libsodium's C API.
         .target(name: "Sodium", dependencies: ["CSodium"], path: "Shared/Sodium"),
+        // The key directory's transparency log: RFC 6962 hashing and proofs,
+        // C2SP checkpoints, the log entry format. The server builds the log
+        // with it and clients verify with the same code.
+        .target(name: "KeyTransparency", dependencies: ["Sodium"], path: "Shared/KeyTransparency"),
         // Client-side cryptography: key derivation, key wrapping, file
         // encryption, sealed shares. Only clients (SDK, CLI, load tool) use it.
         .target(name: "CoffreCrypto", dependencies: ["Sodium"], path: "Clients/Crypto"),
@@ -132,6 +136,12 @@ let package = Package(
                 name: "CoffreCoreTests",
                 dependencies: ["CoffreCore", "CoffreTestSupport", "Kafka", "Sodium", hbTesting, postgres, lifecycle],
                 path: "Tests/CoffreCoreTests"
+            ),
+            .testTarget(
+                name: "KeyTransparencyTests",
+                dependencies: ["KeyTransparency", "Sodium"],
+                path: "Tests/KeyTransparencyTests",
+                exclude: ["Vectors"]
             ),
             .testTarget(
                 name: "CryptoTests",
