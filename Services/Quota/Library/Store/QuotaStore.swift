@@ -52,6 +52,11 @@ struct QuotaStore: Sendable {
     /// reservations work in whatever order they arrive; `account.created`
     /// afterwards finds the ledger and changes nothing.
     func provision(tenant: UUID, account: UUID, on connection: PostgresConnection) async throws {
+        try await provision(tenant: tenant, accounts: [account], on: connection)
+    }
+
+    /// The same for many accounts of one tenant, in two statements.
+    func provision(tenant: UUID, accounts: [UUID], on connection: PostgresConnection) async throws {
         try await connection.query("""
             INSERT INTO quota.tenants (id, storage_limit_bytes, transfer_allowance_bytes, source)
             VALUES (\(tenant), \(policy.defaultStorageBytes), \(policy.defaultTransferBytes), 'default')
@@ -59,7 +64,8 @@ struct QuotaStore: Sendable {
             """, logger: logger)
         try await connection.query("""
             INSERT INTO quota.ledgers (tenant_id, account_id, storage_limit, transfer_allowance)
-            SELECT id, \(account), storage_limit_bytes, transfer_allowance_bytes FROM quota.tenants WHERE id = \(tenant)
+            SELECT t.id, a.id, t.storage_limit_bytes, t.transfer_allowance_bytes
+            FROM quota.tenants t CROSS JOIN unnest(\(accounts)::uuid[]) AS a(id) WHERE t.id = \(tenant)
             ON CONFLICT (account_id) DO NOTHING
             """, logger: logger)
     }
@@ -95,43 +101,35 @@ struct QuotaStore: Sendable {
         case refused(remaining: Int64, closed: Bool)
     }
 
+    /// One statement (`quota.reserve`, migration 3), so one round trip and
+    /// one implicit transaction; a refusal's `quota.exceeded` goes out after.
     func reserve(tenant: UUID, account: UUID, upload: UUID, bytes: Int64, expiresAt: Date) async throws -> ReserveOutcome {
-        try await withTenant(tenant) { connection in
-            try await provision(tenant: tenant, account: account, on: connection)
-            // A retry of the same upload's reservation gets the same answer.
-            let existing = try await connection.query("""
-                SELECT id, bytes, expires_at, state FROM quota.reservations WHERE account_id = \(account) AND upload_id = \(upload)
-                """, logger: logger)
-            for try await (id, held, expires, state) in existing.decode((UUID, Int64, Date, String).self) {
-                guard state == "held", held == bytes else {
-                    throw Problem.conflict("upload \(upload.lower) already has a \(state) reservation of \(held) bytes",
-                                           type: "urn:coffre:problem:reservation-exists")
-                }
-                return .granted(ReservationResponse(reservation_id: id.lower, upload_id: upload.lower, bytes: held,
-                                                    expires_at: RFC3339.format(expires), remaining_bytes: try await remaining(account, on: connection).remaining))
+        let rows = try await postgres.query("""
+            SELECT outcome, reservation_id, reserved_bytes, expires, remaining
+            FROM quota.reserve(\(tenant), \(account), \(upload), \(UUID()), \(bytes), \(expiresAt),
+                               \(policy.defaultStorageBytes), \(policy.defaultTransferBytes))
+            """, logger: logger)
+        var answer: (String, UUID?, Int64, Date, Int64)?
+        for try await row in rows.decode((String, UUID?, Int64, Date, Int64).self) { answer = row }
+        guard let (outcome, id, held, expires, remaining) = answer else { throw Problem(.internalServerError, detail: "quota.reserve returned nothing") }
+        switch outcome {
+        case "granted", "existing":
+            guard let id else { throw Problem(.internalServerError, detail: "quota.reserve granted without an id") }
+            return .granted(ReservationResponse(reservation_id: id.lower, upload_id: upload.lower, bytes: held,
+                                                expires_at: RFC3339.format(expires), remaining_bytes: remaining))
+        case "refused", "closed":
+            let closed = outcome == "closed"
+            try await withTenant(tenant) { connection in
+                try await emit("coffre.quota.exceeded", tenant: tenant, account: account, data: [
+                    "reason": .string(closed ? "account_closed" : "reservation_refused"),
+                    "requested_bytes": .int(bytes), "remaining_bytes": .int(remaining), "upload_id": .string(upload.lower),
+                ], on: connection)
             }
-            let id = UUID()
-            let rows = try await connection.query("""
-                WITH granted AS (
-                    UPDATE quota.ledgers SET reserved = reserved + \(bytes)
-                    WHERE account_id = \(account) AND closed_at IS NULL
-                      AND used + reserved + \(bytes) <= COALESCE(storage_override, storage_limit)
-                    RETURNING tenant_id, account_id, COALESCE(storage_override, storage_limit) - used - reserved AS remaining
-                )
-                INSERT INTO quota.reservations (tenant_id, id, account_id, upload_id, bytes, expires_at, state)
-                SELECT tenant_id, \(id), account_id, \(upload), \(bytes), \(expiresAt), 'held' FROM granted
-                RETURNING (SELECT remaining FROM granted)
-                """, logger: logger)
-            for try await remaining in rows.decode(Int64.self) {
-                return .granted(ReservationResponse(reservation_id: id.lower, upload_id: upload.lower, bytes: bytes,
-                                                    expires_at: RFC3339.format(expiresAt), remaining_bytes: remaining))
-            }
-            let state = try await remaining(account, on: connection)
-            try await emit("coffre.quota.exceeded", tenant: tenant, account: account, data: [
-                "reason": .string(state.closed ? "account_closed" : "reservation_refused"),
-                "requested_bytes": .int(bytes), "remaining_bytes": .int(state.remaining), "upload_id": .string(upload.lower),
-            ], on: connection)
-            return .refused(remaining: state.remaining, closed: state.closed)
+            return .refused(remaining: remaining, closed: closed)
+        default:
+            let state = outcome.hasPrefix("conflict:") ? String(outcome.dropFirst("conflict:".count)) : outcome
+            throw Problem.conflict("upload \(upload.lower) already has a \(state) reservation of \(held) bytes",
+                                   type: "urn:coffre:problem:reservation-exists")
         }
     }
 
@@ -169,31 +167,49 @@ struct QuotaStore: Sendable {
         }
     }
 
-    /// `blob.committed`: the reservation (if still held) turns into usage; the
-    /// committed bytes count as used whatever became of it.
-    func commit(tenant: UUID, account: UUID, reservation: UUID?, bytes: Int64, on connection: PostgresConnection) async throws {
-        try await provision(tenant: tenant, account: account, on: connection)
+    /// A change of an account's stored bytes: `blob.committed` (positive,
+    /// settling its reservation if still held) or `blob.deleted` (negative).
+    struct UsageChange: Sendable {
+        var account: UUID
+        var reservation: UUID?
+        var bytes: Int64
+    }
+
+    /// Many `commit`s and `free`s at once, in one statement: the held
+    /// reservations among them become committed, and each ledger moves by
+    /// the sum of its changes. Ledgers provisioned beforehand. An account a
+    /// commit took over its limit gets `quota.exceeded`, as with `commit`.
+    func applyUsage(tenant: UUID, _ changes: [UsageChange], on connection: PostgresConnection) async throws {
+        // No reservation has the nil UUID: it stands for "none" in the array.
+        let none = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
         let rows = try await connection.query("""
-            WITH r AS (
-                UPDATE quota.reservations SET state = 'committed', settled_at = now()
-                WHERE id = \(reservation) AND account_id = \(account) AND state = 'held'
-                RETURNING bytes
+            WITH ev AS (
+                SELECT * FROM unnest(\(changes.map(\.account))::uuid[], \(changes.map { $0.reservation ?? none })::uuid[],
+                                     \(changes.map(\.bytes))::bigint[]) AS e(account_id, reservation_id, bytes)
+            ), r AS (
+                UPDATE quota.reservations res SET state = 'committed', settled_at = now()
+                FROM ev WHERE res.id = ev.reservation_id AND res.account_id = ev.account_id AND res.state = 'held' AND ev.bytes > 0
+                RETURNING res.account_id, res.bytes
+            ), settled AS (
+                SELECT account_id, sum(bytes)::bigint AS bytes FROM r GROUP BY account_id
+            ), delta AS (
+                SELECT account_id, sum(bytes)::bigint AS bytes, bool_or(bytes > 0) AS committed FROM ev GROUP BY account_id
             )
-            UPDATE quota.ledgers SET reserved = reserved - COALESCE((SELECT bytes FROM r), 0), used = used + \(bytes)
-            WHERE account_id = \(account)
-            RETURNING used, reserved, COALESCE(storage_override, storage_limit)
+            UPDATE quota.ledgers l SET reserved = l.reserved - COALESCE(settled.bytes, 0), used = l.used + delta.bytes
+            FROM delta LEFT JOIN settled USING (account_id)
+            WHERE l.account_id = delta.account_id
+            RETURNING l.account_id, l.used, l.reserved, COALESCE(l.storage_override, l.storage_limit), delta.committed
             """, logger: logger)
-        for try await (used, reserved, limit) in rows.decode((Int64, Int64, Int64).self) where used + reserved > limit {
+        var over: [(UUID, Int64, Int64, Int64)] = []
+        for try await (account, used, reserved, limit, committed) in rows.decode((UUID, Int64, Int64, Int64, Bool).self)
+        where committed && used + reserved > limit {
+            over.append((account, used, reserved, limit))
+        }
+        for (account, used, reserved, limit) in over {
             try await emit("coffre.quota.exceeded", tenant: tenant, account: account, data: [
                 "reason": .string("usage_over_limit"), "used_bytes": .int(used), "reserved_bytes": .int(reserved), "limit_bytes": .int(limit),
             ], on: connection)
         }
-    }
-
-    /// `blob.deleted`: the version's bytes are free again.
-    func free(tenant: UUID, account: UUID, bytes: Int64, on connection: PostgresConnection) async throws {
-        try await provision(tenant: tenant, account: account, on: connection)
-        try await connection.query("UPDATE quota.ledgers SET used = used - \(bytes) WHERE account_id = \(account)", logger: logger)
     }
 
     /// Held reservations past their expiry, tenant by tenant. Returns how many.

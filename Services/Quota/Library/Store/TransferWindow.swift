@@ -54,16 +54,40 @@ extension QuotaStore {
         return WindowState(used: total, allowance: allowance, nextDrop: buckets.first?.leaves, exhaustedUntil: until)
     }
 
-    /// `transfer.served`: counts the bytes and re-evaluates the window.
-    func recordTransfer(tenant: UUID, account: UUID, bytes: Int64, servedAt: Date, now: Date,
-                        on connection: PostgresConnection) async throws {
-        try await provision(tenant: tenant, account: account, on: connection)
+    /// One `transfer.served`.
+    struct TransferServed: Sendable {
+        var account: UUID
+        var bytes: Int64
+        var servedAt: Date
+    }
+
+    /// Many `transfer.served` at once: the bytes go into their buckets in one
+    /// statement, then only the accounts that may cross a boundary (at or
+    /// over their allowance, or marked exhausted) are evaluated one by one;
+    /// for every other account evaluating would change nothing.
+    func recordTransfers(tenant: UUID, _ served: [TransferServed], now: Date, on connection: PostgresConnection) async throws {
         try await connection.query("""
             INSERT INTO quota.transfer_buckets (tenant_id, account_id, bucket_start, bytes)
-            VALUES (\(tenant), \(account), \(bucketStart(servedAt)), \(bytes))
+            SELECT \(tenant), a, b, sum(n)::bigint
+            FROM unnest(\(served.map(\.account))::uuid[], \(served.map { bucketStart($0.servedAt) })::timestamptz[],
+                        \(served.map(\.bytes))::bigint[]) AS t(a, b, n)
+            GROUP BY a, b
             ON CONFLICT (account_id, bucket_start) DO UPDATE SET bytes = quota.transfer_buckets.bytes + EXCLUDED.bytes
             """, logger: logger)
-        try await evaluateTransfer(tenant: tenant, account: account, now: now, on: connection)
+        let cutoff = now.addingTimeInterval(-Double(policy.transferWindowSeconds + policy.transferBucketSeconds))
+        let rows = try await connection.query("""
+            SELECT l.account_id FROM quota.ledgers l
+            WHERE l.account_id = ANY(\(Array(Set(served.map(\.account))))::uuid[])
+              AND (l.transfer_exhausted_until IS NOT NULL
+                   OR (SELECT COALESCE(sum(b.bytes), 0) FROM quota.transfer_buckets b
+                       WHERE b.account_id = l.account_id AND b.bucket_start > \(cutoff))
+                      >= COALESCE(l.transfer_override, l.transfer_allowance))
+            """, logger: logger)
+        var candidates: [UUID] = []
+        for try await account in rows.decode(UUID.self) { candidates.append(account) }
+        for account in candidates {
+            try await evaluateTransfer(tenant: tenant, account: account, now: now, on: connection)
+        }
     }
 
     /// Sets or clears `transfer_exhausted_until`, emitting an event on each
