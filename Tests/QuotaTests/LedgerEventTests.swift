@@ -205,4 +205,58 @@ struct LedgerEventTests {
             #expect(try await Ledgers.outboxCount(type: "coffre.quota.transfer.restored", account: account) == 1)
         }
     }
+
+    /// Anonymous share-link downloads carry the client's address: past the
+    /// per-address allowance that address (and only it) is reported
+    /// exhausted, while the owner's own allowance is far from used.
+    @Test func anAddressPastItsAllowanceIsPublishedAlone() async throws {
+        var draft = EventScript()
+        let account = UUID()
+        draft.accounts = [account]
+        draft.add("coffre.account.created", account: account, topic: draft.accountsTopic, data: [:])
+        let now = RFC3339.format(Date())
+        let greedy = "203.0.113.7", modest = "2001:db8::5"
+        for ip in [greedy, greedy, greedy, modest, modest] {
+            draft.add("coffre.transfer.served", account: account, topic: draft.blobsTopic, data: [
+                "bytes": .int(400), "from": .string(now), "to": .string(now), "ip": .string(ip),
+            ])
+        }
+        let script = draft
+        try script.createTopics()
+        try await H.run(tweak: {
+            $0.consumerGroup = TestEnvironment.unique("quota_ip"); $0.accountsTopic = script.accountsTopic; $0.blobsTopic = script.blobsTopic
+            $0.policy.ipTransferBytes = 1000
+        }) { h in
+            try await script.produce()
+            #expect(try await script.waitUntilApplied())
+            let (exhausted, blocked) = try await TestEnvironment.withPostgres(poolSize: 1) { pg in
+                let events = try await pg.query("""
+                    SELECT key, convert_from(payload, 'UTF8') FROM quota.outbox
+                    WHERE key LIKE 'ip:%' AND convert_from(payload, 'UTF8') LIKE '%"type":"coffre.quota.transfer.exhausted"%'
+                      AND convert_from(payload, 'UTF8') LIKE \("%\"tenant\":\"\(script.tenant.lower)\"%")
+                    """, logger: TestEnvironment.logger)
+                var keys: [String] = []
+                for try await (key, payload) in events.decode((String, String).self) {
+                    keys.append(key)
+                    #expect(payload.contains("\"retry_after_seconds\""))
+                }
+                // address_blocks is under row-level security: read it as the tenant.
+                let n = try await pg.withTenant(script.tenant, logger: TestEnvironment.logger) { connection in
+                    let rows = try await connection.query("""
+                        SELECT count(*) FROM quota.address_blocks WHERE ip = \(greedy)
+                        """, logger: TestEnvironment.logger)
+                    var n: Int64 = 0
+                    for try await count in rows.decode(Int64.self) { n = count }
+                    return n
+                }
+                return (keys, n)
+            }
+            #expect(exhausted.filter { $0 == "ip:\(greedy)" }.count == 1)
+            #expect(!exhausted.contains("ip:\(modest)"))
+            #expect(blocked == 1)
+            #expect(try await Ledgers.outboxCount(type: "coffre.quota.transfer.exhausted", account: account) == 0)
+            let view = try await h.quota(H.user(tenant: script.tenant, account: account))
+            #expect((view["transfer"] as? [String: Any])?["used_bytes"] as? Int == 2000)
+        }
+    }
 }

@@ -141,6 +141,24 @@ enum QuotaMigrations {
                 END
                 $fn$;
                 """),
+            // Anonymous share-link downloads also count per client address:
+            // the same bucketed window, and a row per blocked address.
+            Migration(4, "per-address transfer window", sql: """
+                CREATE TABLE address_transfer_buckets (
+                    tenant_id uuid NOT NULL,
+                    ip text NOT NULL,
+                    bucket_start timestamptz NOT NULL,
+                    bytes bigint NOT NULL,
+                    PRIMARY KEY (tenant_id, ip, bucket_start)
+                );
+                CREATE TABLE address_blocks (
+                    tenant_id uuid NOT NULL,
+                    ip text NOT NULL,
+                    exhausted_until timestamptz NOT NULL,
+                    PRIMARY KEY (tenant_id, ip)
+                );
+                \(["address_transfer_buckets", "address_blocks"].map(tenantIsolation).joined(separator: "\n"))
+                """),
         ]
     }
 }

@@ -14,6 +14,7 @@ import ServiceLifecycle
 /// | `COFFRE_ADMIN_TOKEN` | unset: operator routes refuse everyone |
 /// | `QUOTA_DEFAULT_STORAGE_BYTES` | `50000000000`: an account's limit until its tenant's plan is known |
 /// | `QUOTA_DEFAULT_TRANSFER_BYTES` | `10000000000`: transfer allowance per window, likewise |
+/// | `QUOTA_IP_TRANSFER_BYTES` | `5000000000`: per window, per client IP address downloading share links |
 /// | `QUOTA_TRANSFER_WINDOW_SECONDS` | `21600` (6 h, rolling) |
 /// | `QUOTA_TRANSFER_BUCKET_SECONDS` | `300`: the window's granularity |
 /// | `QUOTA_SWEEP_INTERVAL_MS` | `5000`: expired reservations, transfer restoration |
@@ -46,6 +47,7 @@ public struct QuotaConfiguration: Sendable {
         adminToken = env.optionalString("COFFRE_ADMIN_TOKEN")
         policy.defaultStorageBytes = Int64(try env.int("QUOTA_DEFAULT_STORAGE_BYTES", default: 50_000_000_000, range: 0...Int.max))
         policy.defaultTransferBytes = Int64(try env.int("QUOTA_DEFAULT_TRANSFER_BYTES", default: 10_000_000_000, range: 0...Int.max))
+        policy.ipTransferBytes = Int64(try env.int("QUOTA_IP_TRANSFER_BYTES", default: 5_000_000_000, range: 0...Int.max))
         policy.transferWindowSeconds = Int64(try env.int("QUOTA_TRANSFER_WINDOW_SECONDS", default: 21600, range: 1...(30 * 86400)))
         policy.transferBucketSeconds = Int64(try env.int("QUOTA_TRANSFER_BUCKET_SECONDS", default: 300, range: 1...86400))
         sweepInterval = .milliseconds(try env.int("QUOTA_SWEEP_INTERVAL_MS", default: 5000, range: 50...3_600_000))

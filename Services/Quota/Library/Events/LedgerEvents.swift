@@ -23,28 +23,38 @@ struct LedgerEvents: Sendable {
     let store: QuotaStore
 
     func apply(_ events: [CloudEvent], on connection: PostgresConnection, logger: Logger) async throws {
-        var run = LedgerRun()
-        var runTenant: UUID?
+        // Tenant by tenant (each tenant's events in stream order): tenants
+        // share no ledger, so their events commute with each other's, and a
+        // batch interleaving many tenants still makes long runs.
+        var byTenant: [(tenant: UUID, events: [CloudEvent])] = []
+        var slot: [UUID: Int] = [:]
         for event in events {
             guard let tenant = UUID(uuidString: event.tenant) else {
                 logger.warning("event without a tenant skipped", metadata: ["event_id": .string(event.id.lower), "type": .string(event.type)])
                 continue
             }
-            if tenant != runTenant {
-                if let runTenant { try await flush(&run, tenant: runTenant, on: connection, logger: logger) }
-                try await connection.setTenant(tenant, logger: logger)
-                runTenant = tenant
-            }
-            guard let op = LedgerOp(event, tenant: tenant) else {
-                logger.warning("malformed event skipped", metadata: ["event_id": .string(event.id.lower), "type": .string(event.type)])
-                continue
-            }
-            if !run.add(op) {
-                try await flush(&run, tenant: tenant, on: connection, logger: logger)
-                try await applyAlone(op, tenant: tenant, on: connection)
+            if let index = slot[tenant] {
+                byTenant[index].events.append(event)
+            } else {
+                slot[tenant] = byTenant.count
+                byTenant.append((tenant, [event]))
             }
         }
-        if let runTenant { try await flush(&run, tenant: runTenant, on: connection, logger: logger) }
+        for (tenant, events) in byTenant {
+            try await connection.setTenant(tenant, logger: logger)
+            var run = LedgerRun()
+            for event in events {
+                guard let op = LedgerOp(event, tenant: tenant) else {
+                    logger.warning("malformed event skipped", metadata: ["event_id": .string(event.id.lower), "type": .string(event.type)])
+                    continue
+                }
+                if !run.add(op) {
+                    try await flush(&run, tenant: tenant, on: connection, logger: logger)
+                    try await applyAlone(op, tenant: tenant, on: connection)
+                }
+            }
+            try await flush(&run, tenant: tenant, on: connection, logger: logger)
+        }
     }
 
     /// A barrier event, exactly as it would be applied on its own.
@@ -125,7 +135,9 @@ enum LedgerOp: Sendable {
             guard let account, let bytes = int("bytes") else { return nil }
             var servedAt = event.time
             if case .string(let to)? = event.data["to"], let parsed = Timestamp.parse(to) { servedAt = parsed }
-            self = .transfer(.init(account: account, bytes: bytes, servedAt: servedAt))
+            var ip: String?
+            if case .string(let address)? = event.data["ip"], !address.isEmpty, address.count <= 64 { ip = address }
+            self = .transfer(.init(account: account, bytes: bytes, servedAt: servedAt, ip: ip))
         default:
             self = .ignore
         }

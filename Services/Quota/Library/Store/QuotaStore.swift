@@ -9,6 +9,9 @@ public struct QuotaPolicy: Sendable {
     public var defaultStorageBytes: Int64 = 50_000_000_000
     /// Transfer allowance per window of such an account.
     public var defaultTransferBytes: Int64 = 10_000_000_000
+    /// Transfer allowance per window of one client IP address downloading
+    /// share links anonymously (on top of the link owner's own allowance).
+    public var ipTransferBytes: Int64 = 5_000_000_000
     public var transferWindowSeconds: Int64 = 6 * 3600
     /// Served bytes are counted in buckets of this many seconds.
     public var transferBucketSeconds: Int64 = 300
