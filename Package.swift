@@ -46,6 +46,7 @@ let package = Package(
         .executable(name: "coffre", targets: ["coffre"]),
         .executable(name: "coffre-testkit", targets: ["coffre-testkit"]),
         .executable(name: "coffre-bench", targets: ["coffre-bench"]),
+        .executable(name: "coffre-load", targets: ["coffre-load"]),
         .library(name: "CoffreCore", targets: ["CoffreCore"]),
     ],
     dependencies: [
@@ -82,7 +83,7 @@ let package = Package(
         .target(name: "CoffreCrypto", dependencies: ["Sodium"], path: "Clients/Crypto"),
         // The client SDK: the public API over HTTP, with all cryptography on
         // the client side (CoffreCrypto). The CLI and the load tool use it.
-        .target(name: "CoffreSDK", dependencies: ["CoffreCrypto", "Sodium", httpClient, logging], path: "Clients/SDK"),
+        .target(name: "CoffreSDK", dependencies: ["CoffreCrypto", "KeyTransparency", "Sodium", httpClient, logging], path: "Clients/SDK"),
         .executableTarget(name: "coffre", dependencies: ["CoffreSDK", "CoffreCrypto", argumentParser], path: "Clients/CLI"),
         // What every service needs once: config, logs, metrics, Postgres,
         // migrations, events, outbox, idempotent consumption, errors, bootstrap.
@@ -101,7 +102,9 @@ let package = Package(
         // swift-crypto only for TOTP's HMAC-SHA1 (RFC 6238), which libsodium lacks;
         // Sodium for the XChaCha20-Poly1305 sealing TOTP seeds at rest.
         + service("Accounts", executable: "accounts", extra: [.product(name: "Crypto", package: "swift-crypto"), "Sodium"])
-        + service("KeyDirectory", executable: "keydir")
+        // Key directory: KeyTransparency for the log (hashes, proofs, signed
+        // checkpoints, entries); Sodium for the log key and signature checks.
+        + service("KeyDirectory", executable: "keydir", extra: ["KeyTransparency", "Sodium", httpClient])
         // Ingest: NIOFileSystem for the local blob store (fsync, positioned
         // writes off the event loop); AsyncHTTPClient and swift-crypto
         // (SHA-256, HMAC for AWS Signature V4, SHA-1 for tus checksums) for
@@ -129,8 +132,21 @@ let package = Package(
             .executableTarget(
                 name: "coffre-bench",
                 // Ingest: its HTTPQuotaClient makes the reservations of `coffre-bench reservations`.
-                dependencies: ["CoffreCore", "CoffreTestSupport", "Ingest", "Kafka", "Sodium", postgres, logging, argumentParser, hdr, httpClient],
+                dependencies: ["CoffreCore", "CoffreTestSupport", "Ingest", "KeyDirectory", "KeyTransparency", "Kafka", "Sodium", postgres, logging, argumentParser, hdr,
+                               httpClient],
                 path: "Tools/Bench"
+            ),
+            // The launch-replay load generator: the engine is a library so
+            // the smoke test can run it in-process; the executable reads flags.
+            .target(
+                name: "CoffreLoad",
+                dependencies: ["CoffreSDK", "CoffreCrypto", "Sodium", hdr, httpClient, logging],
+                path: "Tools/Load/Library"
+            ),
+            .executableTarget(
+                name: "coffre-load",
+                dependencies: ["CoffreLoad", argumentParser, logging],
+                path: "Tools/Load/Main"
             ),
             .testTarget(
                 name: "CoffreCoreTests",
@@ -165,8 +181,13 @@ let package = Package(
                 path: "Tests/QuotaTests"
             ),
             .testTarget(
+                name: "KeyDirectoryTests",
+                dependencies: ["KeyDirectory", "Ingest", "KeyTransparency", "CoffreCore", "CoffreCrypto", "CoffreTestSupport", "Kafka", "Sodium", hbTesting, httpClient, postgres],
+                path: "Tests/KeyDirectoryTests"
+            ),
+            .testTarget(
                 name: "SDKTests",
-                dependencies: ["CoffreSDK", "CoffreCrypto", "Sodium"],
+                dependencies: ["CoffreSDK", "CoffreCrypto", "KeyTransparency", "Sodium"],
                 path: "Tests/SDKTests"
             ),
             .testTarget(
@@ -176,7 +197,7 @@ let package = Package(
             ),
             .testTarget(
                 name: "ServiceTests",
-                dependencies: ["CoffreCore", "CoffreTestSupport", "CoffreSDK", "CoffreCrypto", "Sodium", "Kafka", "Gateway", "Accounts", "KeyDirectory", "Ingest", "Quota",
+                dependencies: ["CoffreCore", "CoffreTestSupport", "CoffreSDK", "CoffreCrypto", "CoffreLoad", "Sodium", "Kafka", "Gateway", "Accounts", "KeyDirectory", "Ingest", "Quota",
                                hbTesting, httpClient, postgres, .product(name: "Crypto", package: "swift-crypto")],
                 path: "Tests/ServiceTests"
             ),

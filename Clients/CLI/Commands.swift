@@ -14,12 +14,16 @@ struct Coffre: AsyncParsableCommand {
             keeps the account's keys as the server stores them (sealed under the password) with the password's \
             salt, and uploads/ the state of unfinished uploads (keys in it are sealed too).
             File commands (put, get, ls, …) ask for the password each time: it unlocks the keys on this machine.
+            keytrust.json, beside the session, pins the key directory's log key (on first use, or as given with \
+            --log-key or $COFFRE_LOG_KEY) and remembers the last verified checkpoint and each contact's key \
+            version: keys, share and accept refuse a directory whose answers contradict it.
             Passwords are read without echo on a terminal, or one per line from stdin otherwise \
             (or with --password-stdin).
             """,
         subcommands: [Signup.self, Login.self, Whoami.self, Quota.self, Sessions.self, Logout.self, Passwd.self, TwoFactor.self,
                       Recover.self, DeleteAccount.self,
-                      Put.self, Get.self, Ls.self, Mkdir.self, Mv.self, Rm.self, Trash.self, Restore.self, Versions.self]
+                      Put.self, Get.self, Ls.self, Mkdir.self, Mv.self, Rm.self, Trash.self, Restore.self, Versions.self,
+                      Keys.self, Share.self, Shares.self, Accept.self, Unshare.self, Link.self, Links.self, Unlink.self, Fetch.self]
     )
 }
 

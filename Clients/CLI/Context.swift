@@ -159,6 +159,10 @@ enum ErrorMessage {
             return error.description
         case let error as SessionStoreError: return error.description
         case let error as FilesError: return error.description
+        case let error as KeyDirectoryError: return error.description
+        case let error as ShareError: return error.description
+        case let error as LinkError: return error.description
+        case let error as LinkFragmentError: return error.description
         case is CancellationError: return "cancelled"
         default: return nil
         }

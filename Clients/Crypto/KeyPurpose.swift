@@ -21,6 +21,8 @@ public enum KeyPurpose: UInt16, CaseIterable, Sendable, Codable {
     case fileKeyCheck = 8
     /// A node key's subkey for encrypted names and attributes.
     case attributes = 9
+    /// A share link's node key wrapped under a key derived from the link password.
+    case linkKeyWrap = 10
 
     /// Which key a purpose's key is, or is derived from.
     public enum Source: Sendable {
@@ -32,6 +34,8 @@ public enum KeyPurpose: UInt16, CaseIterable, Sendable, Codable {
         case masterKey
         /// A crypto_kdf subkey of a node key.
         case nodeKey
+        /// A crypto_kdf subkey of the Argon2id hash of a share link's password.
+        case linkPassword
     }
 
     public var source: Source {
@@ -40,6 +44,7 @@ public enum KeyPurpose: UInt16, CaseIterable, Sendable, Codable {
         case .masterKeyUnderRecoveryKey: .recoveryKey
         case .x25519SecretKey, .ed25519Seed, .nodeKeyWrap, .accountAttributes: .masterKey
         case .fileContent, .fileKeyCheck, .attributes: .nodeKey
+        case .linkKeyWrap: .linkPassword
         }
     }
 
@@ -55,6 +60,7 @@ public enum KeyPurpose: UInt16, CaseIterable, Sendable, Codable {
         case .fileContent: "CfFileCt"
         case .fileKeyCheck: "CfFileKc"
         case .attributes: "CfAttrib"
+        case .linkKeyWrap: "CfLinkPw"
         }
     }
 

@@ -29,4 +29,12 @@ enum Argon2 {
             }
         }
     }
+
+    /// Any other Argon2id work (a share link's password), on the same queue.
+    static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        let result: Result<T, any Error> = await withCheckedContinuation { continuation in
+            queue.async { continuation.resume(returning: Result { try body() }) }
+        }
+        return try result.get()
+    }
 }

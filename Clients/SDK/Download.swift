@@ -38,6 +38,25 @@ extension CoffreClient {
             total = try await versions(session, nodeID: node.id).first { $0.id == version }?.encryptedSize ?? 0
         }
 
+        let request = TransportRequest(method: "GET", path: "/v1/nodes/\(node.id)/content\(query)",
+                                       headers: ["Accept": "application/octet-stream"])
+        // The attributes describe the last upload; after a version restore they may not fit the current one.
+        let mtime = versionID == nil ? node.attributes.mtime : nil
+        return try await receive(request, key: node.key, nodeID: node.id, label: node.name, to: destination,
+                                 overwrite: overwrite, total: total, mtime: mtime, mtimeIfSize: node.attributes.size,
+                                 progress: progress) { request, consume in
+            try await self.authorized(session, request: request, streamingTo: consume)
+        }
+    }
+
+    /// Streams `request`'s ciphertext through the decryptor into a temporary
+    /// file beside `destination`, renamed into place only once the final
+    /// chunk authenticated. `send` makes the request (with or without a token).
+    func receive(_ request: TransportRequest, key: FileKey, nodeID: String, label: String, to destination: String,
+                 overwrite: Bool, total: Int64, mtime: Int64?, mtimeIfSize: Int64?,
+                 progress: (@Sendable (TransferProgress) -> Void)?,
+                 send: (TransportRequest, ([UInt8]) async throws -> Void) async throws -> TransportResponse) async throws -> DownloadResult {
+        if !overwrite, FileManager.default.fileExists(atPath: destination) { throw FilesError.alreadyExists(destination) }
         let directory = URL(fileURLWithPath: destination).deletingLastPathComponent().path
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -51,16 +70,14 @@ extension CoffreClient {
             if !keep { unlink(temporary) }
         }
 
-        let decryptor = FileDecryptor(fileKey: node.key, nodeID: node.id)
+        let decryptor = FileDecryptor(fileKey: key, nodeID: nodeID)
         var received: Int64 = 0
         var written: Int64 = 0
         func rejected(_ error: any Error) -> any Error {
             guard let error = error as? FileDecryptionError else { return error }
-            return FilesError.contentRejected(path: node.name, reason: error.reason)
+            return FilesError.contentRejected(path: label, reason: error.reason)
         }
-        let request = TransportRequest(method: "GET", path: "/v1/nodes/\(node.id)/content\(query)",
-                                       headers: ["Accept": "application/octet-stream"])
-        let response = try await authorized(session, request: request) { piece in
+        let response = try await send(request) { piece in
             received += Int64(piece.count)
             let plaintext: [UInt8]
             do {
@@ -79,8 +96,7 @@ extension CoffreClient {
             throw rejected(error)
         }
         try writer.sync()
-        // The attributes describe the last upload; after a version restore they may not fit the current one.
-        if let mtime = node.attributes.mtime, versionID == nil, node.attributes.size == written {
+        if let mtime, mtimeIfSize == written {
             var times = [timespec(tv_sec: Int(mtime), tv_nsec: 0), timespec(tv_sec: Int(mtime), tv_nsec: 0)]
             _ = utimensat(AT_FDCWD, temporary, &times, 0)
         }

@@ -8,7 +8,8 @@ struct NodeWire: Decodable, Sendable {
     var parentID: String?
     var kind: String
     var attributes: String
-    var wrappedKey: String
+    /// Absent or empty when a share grantee reads someone else's node.
+    var wrappedKey: String?
     var size: Int64?
     var currentVersion: String?
     var createdAt: FlexibleDate?

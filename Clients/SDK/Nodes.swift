@@ -68,18 +68,34 @@ public struct RemoteNode: Sendable {
     /// key for (owner, id) and its attributes open under that key for the
     /// same (owner, id).
     static func open(_ wire: NodeWire, keys: AccountKeys, owner: String) throws(FilesError) -> RemoteNode {
+        try open(wire, owner: owner) { id, wrapped throws(FilesError) in
+            do {
+                return try keys.masterKey.unwrapNodeKey(wrapped, nodeID: id, owner: owner)
+            } catch {
+                throw .nodeRejected(id: id, reason: "its key does not open for this account and node")
+            }
+        }
+    }
+
+    /// Opens a node of someone else's tree with its key from a share parcel
+    /// (`keys` by node id); `owner` is the account whose tree it is in (its
+    /// attributes are bound to it). A node without a parcel is rejected.
+    static func open(_ wire: NodeWire, sharedKeys keys: [String: FileKey], owner: String) throws(FilesError) -> RemoteNode {
+        try open(wire, owner: owner) { id, _ throws(FilesError) in
+            guard let key = keys[id] else { throw .nodeRejected(id: id, reason: "the share holds no key for it (added after sharing?)") }
+            return key
+        }
+    }
+
+    private static func open(_ wire: NodeWire, owner: String,
+                             key keyFor: (String, [UInt8]) throws(FilesError) -> FileKey) throws(FilesError) -> RemoteNode {
         guard let uuid = UUID(uuidString: wire.id) else { throw .nodeRejected(id: wire.id, reason: "the id is not a UUID") }
         let id = uuid.uuidString.lowercased()
         guard let kind = Kind(rawValue: wire.kind) else { throw .nodeRejected(id: id, reason: "unknown kind \"\(wire.kind)\"") }
-        guard let wrapped = [UInt8](base64: wire.wrappedKey), let sealed = [UInt8](base64: wire.attributes) else {
+        guard let wrapped = [UInt8](base64: wire.wrappedKey ?? ""), let sealed = [UInt8](base64: wire.attributes) else {
             throw .nodeRejected(id: id, reason: "key or attributes are not base64")
         }
-        let key: FileKey
-        do {
-            key = try keys.masterKey.unwrapNodeKey(wrapped, nodeID: id, owner: owner)
-        } catch {
-            throw .nodeRejected(id: id, reason: "its key does not open for this account and node")
-        }
+        let key = try keyFor(id, wrapped)
         let attributes: NodeAttributes
         do {
             attributes = try Attributes.open(NodeAttributes.self, from: sealed, fileKey: key, nodeID: id, owner: owner)

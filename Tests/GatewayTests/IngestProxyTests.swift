@@ -265,9 +265,12 @@ import Testing
     @Test func routeTable() {
         let ingest = PublicRoutes.all.filter { $0.target == .ingest }
         #expect(Set(ingest.filter(\.streamsBody).map(\.description)) == ["POST /v1/uploads", "PATCH /v1/uploads/{id}"])
-        #expect(Set(ingest.filter(\.streamsResponse).map(\.description)) == ["GET /v1/nodes/{id}/content"])
+        #expect(Set(ingest.filter(\.streamsResponse).map(\.description)) == ["GET /v1/nodes/{id}/content", "GET /v1/links/{id}/content"])
         #expect(ingest.allSatisfy { !$0.rateLimited })
-        #expect(ingest.filter { $0.access != .token }.map(\.description) == ["OPTIONS /v1/uploads"])
+        // tus discovery, and the anonymous share-link reads (docs/keydir-api.md).
+        #expect(ingest.filter { $0.access == .optionalToken }.map(\.description) == ["OPTIONS /v1/uploads"])
+        #expect(Set(ingest.filter { $0.access == .open }.map(\.description)) == ["GET /v1/links/{id}", "GET /v1/links/{id}/content"])
+        #expect(ingest.filter { $0.access != .token }.count == 3)
         #expect(!PublicRoutes.undeclaredPrefixes.contains { $0.target == .ingest })
     }
 }

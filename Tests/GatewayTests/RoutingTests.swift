@@ -21,15 +21,46 @@ import Testing
         }
     }
 
-    @Test func servicesGetTheirPrefixes() async throws {
+    /// docs/keydir-api.md: the log and the two share-link reads are public
+    /// (no token, and a token sent along is not even checked); everything
+    /// else needs a token. No scaffolding prefix is left.
+    @Test func keydirRoutesAreDeclared() async throws {
         try await GatewayHarness.run { h in
             let auth = [("Authorization", "Bearer " + (try h.token()))]
-            for path in ["/v1/keys/x", "/v1/log/checkpoint", "/v1/shares", "/v1/links/abc"] {
-                let reply = try await h.send("GET", path, headers: auth)
-                #expect(reply.status == 200, "\(path)")
-                #expect(reply.echo?.path == path)
-                #expect(try await h.send("GET", path).status == 401, "\(path) needs a token")
+            let id = UUID().uuidString.lowercased()
+            let open: [(String, String)] = [
+                ("GET", "/v1/log/checkpoint"), ("GET", "/v1/log/key"), ("GET", "/v1/log/proof/inclusion?index=0&size=1"),
+                ("GET", "/v1/log/proof/consistency?from=1&to=2"), ("GET", "/v1/log/entries/0"),
+                ("GET", "/v1/links/\(id)"), ("GET", "/v1/links/\(id)/content"),
+            ]
+            for (method, path) in open {
+                let reply = try await h.send(method, path)
+                #expect(reply.status == 200, "\(method) \(path)")
+                #expect(reply.echo?.path == String(path.split(separator: "?")[0]), "\(method) \(path)")
+                #expect(reply.echo?.accountID == nil, "\(method) \(path) is anonymous")
+                let withBadToken = try await h.send(method, path, headers: [("Authorization", "Bearer not-a-token")])
+                #expect(withBadToken.status == 200 && withBadToken.echo?.accountID == nil, "\(method) \(path)")
             }
+            let owned: [(String, String)] = [
+                ("GET", "/v1/keys/accounts/\(id)"), ("GET", "/v1/keys/accounts/\(id)/history"), ("GET", "/v1/keys/lookup?email=a%40b.c"),
+                ("POST", "/v1/keys"), ("POST", "/v1/shares"), ("GET", "/v1/shares/incoming"), ("GET", "/v1/shares/outgoing"),
+                ("POST", "/v1/shares/\(id)/accept"), ("DELETE", "/v1/shares/\(id)"), ("POST", "/v1/links"), ("GET", "/v1/links"),
+                ("DELETE", "/v1/links/\(id)"),
+            ]
+            for (method, path) in owned {
+                let reply = try await h.send(method, path, headers: auth)
+                #expect(reply.status == 200, "\(method) \(path)")
+                #expect(reply.echo?.path == String(path.split(separator: "?")[0]), "\(method) \(path)")
+                #expect(reply.echo?.accountID != nil, "\(method) \(path)")
+                #expect(try await h.send(method, path).status == 401, "\(method) \(path) needs a token")
+            }
+            for path in ["/v1/keys/x", "/v1/log", "/v1/shares", "/v1/links/\(id)/other", "/internal/v1/links/\(id)"] {
+                let reply = try await h.send("GET", path, headers: auth)
+                #expect(reply.status == 404 || reply.status == 405, "\(path)")
+                #expect(reply.isProblem && reply.echo == nil, "\(path)")
+            }
+            #expect(try await h.send("PUT", "/v1/links/\(id)", headers: auth).status == 405)
+            #expect(PublicRoutes.undeclaredPrefixes.isEmpty)
         }
     }
 

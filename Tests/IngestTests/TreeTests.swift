@@ -152,8 +152,11 @@ struct TreeTests {
             }
             let shared = try await h.call(.get, "/v1/nodes/\(file.node.lower)/content", as: friend)
             #expect(shared.status == .ok && shared.body == [7, 7, 7])
-            // The grant opens downloads only: the tree stays the owner's.
-            #expect(try await h.call(.get, "/v1/nodes/\(file.node.lower)", as: friend).status == .notFound)
+            // The grant opens reads (the node, the folder's listing); writes stay the owner's.
+            #expect(try await h.call(.get, "/v1/nodes/\(file.node.lower)", as: friend).status == .ok)
+            #expect(Self.ids(try await h.call(.get, "/v1/nodes?parent=\(folder.lower)", as: friend)) == [file.node.lower])
+            #expect(try await h.call(.patch, "/v1/nodes/\(file.node.lower)", as: friend, json: ["parent_id": NSNull()]).status == .notFound)
+            #expect(try await h.call(.delete, "/v1/nodes/\(file.node.lower)", as: friend).status == .notFound)
             // A grant in one tenant means nothing to an account of another.
             let foreign = VerifiedIdentity(tenantID: UUID(), accountID: friend.accountID!, sessionID: UUID())
             #expect(try await h.call(.get, "/v1/nodes/\(file.node.lower)/content", as: foreign).status == .notFound)

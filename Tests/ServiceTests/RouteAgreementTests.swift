@@ -2,6 +2,7 @@ import Accounts
 import Foundation
 import Gateway
 import Ingest
+import KeyDirectory
 import Quota
 import Testing
 
@@ -31,7 +32,16 @@ import Testing
     }
 
     @Test func gatewayRoutesMatchIngestRoutes() {
-        Self.expectAgreement(served: IngestApp.routeList(), target: .ingest, atLeast: 16)
+        Self.expectAgreement(served: IngestApp.routeList(), target: .ingest, atLeast: 18)
+    }
+
+    /// The log, keys, shares and the owner's links; the two anonymous link
+    /// reads are ingest's (checked above), keydir's `/internal/v1/links`
+    /// routes stay unrouted.
+    @Test func gatewayRoutesMatchKeyDirectoryRoutes() {
+        Self.expectAgreement(served: KeyDirectoryApp.routeList(), target: .keydir, atLeast: 17)
+        #expect(KeyDirectoryApp.routeList().contains { $0.contains(" /internal/v1/links/") })
+        #expect(!PublicRoutes.undeclaredPrefixes.contains { $0.target == .keydir })
     }
 
     /// `/v1/quota` and the operator routes; quota's `/internal/v1` routes

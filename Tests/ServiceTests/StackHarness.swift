@@ -6,10 +6,12 @@ import CoffreTestSupport
 import Foundation
 import NIOCore
 
-/// accounts, quota, ingest and gateway as real processes on free ports, as
-/// an operator runs them; clients talk to the gateway over real sockets.
-/// Ingest reserves upload space with quota (`INGEST_QUOTA_URL`), and quota
-/// follows the accounts and blobs topics in a consumer group of its own.
+/// accounts, keydir, quota, ingest and gateway as real processes on free
+/// ports, as an operator runs them; clients talk to the gateway over real
+/// sockets. Ingest reserves upload space with quota (`INGEST_QUOTA_URL`) and
+/// asks keydir about share links (`INGEST_KEYDIR_URL`); keydir asks ingest
+/// whose node is shared (`KEYDIR_INGEST_URL`); quota follows the accounts
+/// and blobs topics in a consumer group of its own.
 final class Stack: @unchecked Sendable {
     static let secret = "e2e-internal-secret"
     static let adminToken = "e2e-admin-token"
@@ -25,6 +27,9 @@ final class Stack: @unchecked Sendable {
     private var ingest: ChildProcess?
     private let ingestEnv: [String: String]
 
+    let keydirPort = TestEnvironment.freePort()
+    var keydirURL: URL { URL(string: "http://127.0.0.1:\(keydirPort)")! }
+
     let quotaPort = TestEnvironment.freePort()
     var quotaURL: URL { URL(string: "http://127.0.0.1:\(quotaPort)")! }
     /// The Kafka group of the stacks' quota processes: one name for all, so a
@@ -33,7 +38,7 @@ final class Stack: @unchecked Sendable {
     static let quotaConsumerGroup = "quota-stack"
 
     init(gatewayEnv: [String: String] = [:], ingestEnv extraIngest: [String: String] = [:],
-         quotaEnv extraQuota: [String: String] = [:]) async throws {
+         quotaEnv extraQuota: [String: String] = [:], keydirEnv extraKeydir: [String: String] = [:]) async throws {
         let common = [
             "COFFRE_POSTGRES_URL": TestEnvironment.postgresURL!, "COFFRE_KAFKA_BROKERS": TestEnvironment.kafkaBrokers!,
             "COFFRE_INTERNAL_SECRET": Self.secret, "COFFRE_ADMIN_TOKEN": Self.adminToken, "COFFRE_LOG_LEVEL": "warning",
@@ -41,6 +46,7 @@ final class Stack: @unchecked Sendable {
         ingestEnv = common.merging(["INGEST_HTTP_PORT": String(ingestPort), "INGEST_BLOB_DIR": blobDirectory,
                                     "INGEST_JANITOR_INTERVAL_MS": "500", "INGEST_TRANSFER_FLUSH_MS": "500",
                                     "INGEST_QUOTA_URL": "http://127.0.0.1:\(quotaPort)",
+                                    "INGEST_KEYDIR_URL": "http://127.0.0.1:\(keydirPort)",
                                     // A group per stack: a new member of a shared group can wait
                                     // a long time on Tansu for members of earlier (killed) stacks.
                                     "INGEST_CONSUMER_GROUP": TestEnvironment.unique("ingest-stack")]) { _, n in n }
@@ -50,9 +56,20 @@ final class Stack: @unchecked Sendable {
                                        "QUOTA_CONSUMER_GROUP": Self.quotaConsumerGroup, "QUOTA_SWEEP_INTERVAL_MS": "500"]) { _, n in n }
             .merging(extraQuota) { _, n in n }
         children.append(try ChildProcess.coffre("quota", [], environment: quotaEnv))
+        // A group per stack, like ingest's: the dedupe key (the consumer's
+        // name) does not depend on it, so replaying coffre.accounts is harmless.
+        // The test database holds one log, which KeyDirectoryTests' in-process
+        // keydirs sign too: the same log key and origin here (KeyDirectoryHarness's
+        // seed of 32 × 0x07), so every checkpoint in it verifies with one key.
+        let keydirEnv = common.merging(["KEYDIR_HTTP_PORT": String(keydirPort), "KEYDIR_INGEST_URL": "http://127.0.0.1:\(ingestPort)",
+                                        "KEYDIR_LOG_KEY": "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc", "KEYDIR_LOG_ORIGIN": "test.coffre.local/keys",
+                                        "KEYDIR_CONSUMER_GROUP": TestEnvironment.unique("keydir-stack")]) { _, n in n }
+            .merging(extraKeydir) { _, n in n }
+        children.append(try ChildProcess.coffre("keydir", [], environment: keydirEnv))
         try startIngest()
         var env = common.merging(["GATEWAY_HTTP_PORT": String(gatewayPort), "GATEWAY_ACCOUNTS_URLS": "http://127.0.0.1:\(accountsPort)",
                                   "GATEWAY_INGEST_URLS": "http://127.0.0.1:\(ingestPort)",
+                                  "GATEWAY_KEYDIR_URLS": "http://127.0.0.1:\(keydirPort)",
                                   "GATEWAY_QUOTA_URLS": "http://127.0.0.1:\(quotaPort)"]) { _, n in n }
         env.merge(gatewayEnv) { _, n in n }
         children.append(try ChildProcess.coffre("gateway", [], environment: env))
@@ -67,7 +84,10 @@ final class Stack: @unchecked Sendable {
         let quotaReady = try await TestEnvironment.eventually(timeout: .seconds(60), interval: .milliseconds(200)) {
             (try? await self.status(self.quotaURL.appendingPathComponent("readyz"))) == 200
         }
-        guard accountsReady, gatewayServing, ingestReady, quotaReady else {
+        let keydirReady = try await TestEnvironment.eventually(timeout: .seconds(60), interval: .milliseconds(200)) {
+            (try? await self.status(self.keydirURL.appendingPathComponent("readyz"))) == 200
+        }
+        guard accountsReady, gatewayServing, ingestReady, quotaReady, keydirReady else {
             stop()
             throw ChildProcessError(message: "stack did not start: \(children.map { $0.output.suffix(800) })")
         }

@@ -5,8 +5,7 @@ import Hummingbird
 /// (and `/openapi.yaml`: JSON is valid YAML 1.2, so the same text serves
 /// both). `OpenAPIDocumentTests` fails when its (method, path) pairs differ
 /// from `PublicRoutes.all`; a service that adds public routes adds them to
-/// both. Services still behind `PublicRoutes.undeclaredPrefixes` (keydir)
-/// are not in it yet.
+/// both.
 public enum OpenAPIDocument {
     public static let json: String = #"""
 {
@@ -48,6 +47,22 @@ public enum OpenAPIDocument {
     {
       "name": "quota",
       "description": "Storage and transfer usage of the calling account (docs/quota-api.md). Byte counts are of ciphertext."
+    },
+    {
+      "name": "log",
+      "description": "The key transparency log: public, so anyone can audit it (docs/keydir-api.md)."
+    },
+    {
+      "name": "keys",
+      "description": "Accounts' public keys, each with an inclusion proof in the log."
+    },
+    {
+      "name": "shares",
+      "description": "Node keys sealed from one account to another; the server carries them opaque."
+    },
+    {
+      "name": "links",
+      "description": "Share links: the file key lives only in the URL fragment."
     }
   ],
   "paths": {
@@ -2141,6 +2156,837 @@ public enum OpenAPIDocument {
           }
         }
       }
+    },
+    "/v1/log/checkpoint": {
+      "get": {
+        "operationId": "logCheckpoint",
+        "summary": "The newest signed checkpoint",
+        "tags": [
+          "log"
+        ],
+        "security": [],
+        "responses": {
+          "200": {
+            "description": "The C2SP tlog-checkpoint signed note: origin, tree size, base64 root hash, a `time <unix seconds>` extension line, then the log key's signature.",
+            "content": {
+              "text/plain": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/log/key": {
+      "get": {
+        "operationId": "logKey",
+        "summary": "The log's verifier key (clients pin it)",
+        "tags": [
+          "log"
+        ],
+        "security": [],
+        "responses": {
+          "200": {
+            "description": "The origin and the signed-note verifier key.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/LogKey"
+                }
+              }
+            }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/log/proof/inclusion": {
+      "get": {
+        "operationId": "logInclusionProof",
+        "summary": "Inclusion proof of entry `index` in the tree of size `size`",
+        "tags": [
+          "log"
+        ],
+        "security": [],
+        "parameters": [
+          {
+            "name": "index",
+            "in": "query",
+            "required": true,
+            "description": "Leaf index.",
+            "schema": {
+              "type": "integer",
+              "minimum": 0
+            }
+          },
+          {
+            "name": "size",
+            "in": "query",
+            "required": true,
+            "description": "Tree size (index < size <= the newest checkpoint's size).",
+            "schema": {
+              "type": "integer",
+              "minimum": 0
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The RFC 6962 audit path.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/InclusionProof"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/log/proof/consistency": {
+      "get": {
+        "operationId": "logConsistencyProof",
+        "summary": "Consistency proof between two tree sizes",
+        "tags": [
+          "log"
+        ],
+        "security": [],
+        "parameters": [
+          {
+            "name": "from",
+            "in": "query",
+            "required": true,
+            "description": "Older tree size.",
+            "schema": {
+              "type": "integer",
+              "minimum": 0
+            }
+          },
+          {
+            "name": "to",
+            "in": "query",
+            "required": true,
+            "description": "Newer tree size (from <= to <= the newest checkpoint's size).",
+            "schema": {
+              "type": "integer",
+              "minimum": 0
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The RFC 6962 consistency proof.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ConsistencyProof"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/log/entries/{index}": {
+      "get": {
+        "operationId": "logEntry",
+        "summary": "One log entry's exact bytes",
+        "tags": [
+          "log"
+        ],
+        "security": [],
+        "parameters": [
+          {
+            "name": "index",
+            "in": "path",
+            "required": true,
+            "description": "Leaf index.",
+            "schema": {
+              "type": "integer",
+              "minimum": 0
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The entry.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/LogEntry"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/keys": {
+      "post": {
+        "operationId": "publishKeys",
+        "summary": "Publish, rotate or revoke the caller's own keys",
+        "tags": [
+          "keys"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "description": "Versions only go up, one by one. `rotate` carries the previous Ed25519 key's signature over the transition; a client `revoke` too. Bad signatures, malformed keys and a version going backwards are 4xx and nothing is logged.",
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/PublishKeysRequest"
+              }
+            }
+          }
+        },
+        "responses": {
+          "201": {
+            "description": "Sequenced into the log: the new entry with its inclusion proof.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/KeyLookup"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "409": {
+            "$ref": "#/components/responses/Conflict"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/keys/accounts/{account}": {
+      "get": {
+        "operationId": "accountKeys",
+        "summary": "An account's latest keys with an inclusion proof",
+        "tags": [
+          "keys"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "account",
+            "in": "path",
+            "required": true,
+            "description": "The account id (same tenant as the caller).",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The latest entry, proven against the newest checkpoint.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/KeyLookup"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/keys/accounts/{account}/history": {
+      "get": {
+        "operationId": "accountKeyHistory",
+        "summary": "Every key entry of an account, oldest first",
+        "tags": [
+          "keys"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "account",
+            "in": "path",
+            "required": true,
+            "description": "The account id (same tenant as the caller).",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The entries and the checkpoint they were read against.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/KeyHistory"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/keys/lookup": {
+      "get": {
+        "operationId": "lookupKeys",
+        "summary": "The latest keys of the account with this email in the caller's tenant",
+        "tags": [
+          "keys"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "email",
+            "in": "query",
+            "required": true,
+            "description": "The account's email.",
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "As for an account id.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/KeyLookup"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/shares": {
+      "post": {
+        "operationId": "createShare",
+        "summary": "Share a file or a folder's subtree with another account",
+        "tags": [
+          "shares"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "description": "One parcel per node (the node, and for a folder every descendant not in the trash), each sealing that node's key to the recipient's current X25519 key and signed with the owner's current Ed25519 key. Checked: the recipient is an account of the caller's tenant with live keys (404 otherwise, 409 when revoked), every parcel names the caller, the recipient and its current X25519 key (409 `stale-recipient-key`), every signature verifies (400 `bad-signature`), the node is the caller's (404) and the parcels cover exactly its subtree (409 `parcel-nodes`). Nothing is stored unless all pass. Shares stay inside a tenant. A second share of the same node to the same recipient replaces the parcels of the first.",
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/CreateShareRequest"
+              }
+            }
+          }
+        },
+        "responses": {
+          "201": {
+            "description": "Stored; `coffre.share.created` gives the recipient read access in blob ingest.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Share"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "409": {
+            "$ref": "#/components/responses/Conflict"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/shares/incoming": {
+      "get": {
+        "operationId": "incomingShares",
+        "summary": "Shares given to the caller",
+        "tags": [
+          "shares"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Oldest first.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ShareList"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/shares/outgoing": {
+      "get": {
+        "operationId": "outgoingShares",
+        "summary": "Shares the caller gave",
+        "tags": [
+          "shares"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Oldest first.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ShareList"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/shares/{id}/accept": {
+      "post": {
+        "operationId": "acceptShare",
+        "summary": "Accept a share (recipient)",
+        "tags": [
+          "shares"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The share id.",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The share, with `accepted_at`.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Share"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/shares/{id}": {
+      "delete": {
+        "operationId": "deleteShare",
+        "summary": "Revoke (owner) or decline (recipient) a share",
+        "tags": [
+          "shares"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The share id.",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          }
+        ],
+        "responses": {
+          "204": {
+            "description": "Gone; `coffre.share.revoked` withdraws the recipient's read access."
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/links": {
+      "post": {
+        "operationId": "createLink",
+        "summary": "Make a share link to one of the caller's files",
+        "tags": [
+          "links"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/CreateLinkRequest"
+              }
+            }
+          }
+        },
+        "responses": {
+          "201": {
+            "description": "The link. Its URL is `<base>/l/<id>#<fragment>`; the fragment (the file key, or it wrapped under a password) never reaches the server.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Link"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "409": {
+            "$ref": "#/components/responses/Conflict"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      },
+      "get": {
+        "operationId": "listLinks",
+        "summary": "The caller's links (revoked ones too)",
+        "tags": [
+          "links"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Oldest first.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/LinkList"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/links/{id}": {
+      "get": {
+        "operationId": "linkInfo",
+        "summary": "A link's file: size, encrypted attributes, what is left",
+        "tags": [
+          "links"
+        ],
+        "security": [],
+        "description": "Public, no token. Served by blob ingest, which asks the key directory about the link.",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The link id.",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The link can be used.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/LinkInfo"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "410": {
+            "$ref": "#/components/responses/Gone"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      },
+      "delete": {
+        "operationId": "revokeLink",
+        "summary": "Revoke a link (owner)",
+        "tags": [
+          "links"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The link id.",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          }
+        ],
+        "responses": {
+          "204": {
+            "description": "Revoked; later downloads answer 410."
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/v1/links/{id}/content": {
+      "get": {
+        "operationId": "linkDownload",
+        "summary": "Download a link's file (anonymous)",
+        "tags": [
+          "links"
+        ],
+        "security": [],
+        "description": "Public, no token. Claims one download in the key directory (one conditional UPDATE: a link limited to N downloads serves exactly N, however many arrive at once), then streams the file. The bytes count against the owner's transfer allowance (429 with Retry-After while it is used up, checked before a download is claimed) and the client address's allowance.",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The link id.",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The whole ciphertext of the file's current version. Each request is one download (no ranges).",
+            "headers": {
+              "Content-Length": {
+                "$ref": "#/components/headers/ContentLength"
+              },
+              "ETag": {
+                "$ref": "#/components/headers/ETag"
+              },
+              "Cache-Control": {
+                "$ref": "#/components/headers/CacheControl"
+              }
+            },
+            "content": {
+              "application/octet-stream": {
+                "schema": {
+                  "type": "string",
+                  "contentMediaType": "application/octet-stream"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "410": {
+            "$ref": "#/components/responses/Gone"
+          },
+          "429": {
+            "$ref": "#/components/responses/TransferQuota"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
     }
   },
   "components": {
@@ -3336,6 +4182,466 @@ public enum OpenAPIDocument {
             }
           }
         ]
+      },
+      "LogKey": {
+        "type": "object",
+        "description": "What a client pins to verify checkpoints.",
+        "properties": {
+          "origin": {
+            "type": "string"
+          },
+          "verifier_key": {
+            "type": "string",
+            "description": "`<name>+<hex key id>+<base64(0x01‖Ed25519 public key)>`."
+          }
+        },
+        "required": [
+          "origin",
+          "verifier_key"
+        ]
+      },
+      "InclusionProof": {
+        "type": "object",
+        "description": "RFC 6962 inclusion proof.",
+        "properties": {
+          "index": {
+            "type": "integer"
+          },
+          "size": {
+            "type": "integer"
+          },
+          "proof": {
+            "type": "array",
+            "items": {
+              "type": "string",
+              "contentEncoding": "base64url"
+            }
+          }
+        },
+        "required": [
+          "index",
+          "size",
+          "proof"
+        ]
+      },
+      "ConsistencyProof": {
+        "type": "object",
+        "description": "RFC 6962 consistency proof.",
+        "properties": {
+          "from": {
+            "type": "integer"
+          },
+          "to": {
+            "type": "integer"
+          },
+          "proof": {
+            "type": "array",
+            "items": {
+              "type": "string",
+              "contentEncoding": "base64url"
+            }
+          }
+        },
+        "required": [
+          "from",
+          "to",
+          "proof"
+        ]
+      },
+      "LogEntry": {
+        "type": "object",
+        "description": "A leaf: the exact entry bytes (`coffre-key-entry-v1` text).",
+        "properties": {
+          "index": {
+            "type": "integer"
+          },
+          "entry": {
+            "type": "string",
+            "contentEncoding": "base64url"
+          }
+        },
+        "required": [
+          "index",
+          "entry"
+        ]
+      },
+      "KeyLookup": {
+        "type": "object",
+        "description": "An account's latest key entry, proven against `checkpoint`.",
+        "properties": {
+          "account_id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "version": {
+            "type": "integer",
+            "minimum": 1
+          },
+          "index": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "entry": {
+            "type": "string",
+            "contentEncoding": "base64url"
+          },
+          "checkpoint": {
+            "type": "string",
+            "description": "Signed note."
+          },
+          "inclusion_proof": {
+            "type": "array",
+            "items": {
+              "type": "string",
+              "contentEncoding": "base64url"
+            }
+          }
+        },
+        "required": [
+          "account_id",
+          "version",
+          "index",
+          "entry",
+          "checkpoint",
+          "inclusion_proof"
+        ]
+      },
+      "KeyHistory": {
+        "type": "object",
+        "description": "Every entry of an account, oldest first.",
+        "properties": {
+          "entries": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/LogEntry"
+            }
+          },
+          "checkpoint": {
+            "type": "string"
+          }
+        },
+        "required": [
+          "entries",
+          "checkpoint"
+        ]
+      },
+      "PublishKeysRequest": {
+        "type": "object",
+        "description": "A publish, rotate or revoke of the caller's own keys.",
+        "properties": {
+          "action": {
+            "type": "string",
+            "enum": [
+              "publish",
+              "rotate",
+              "revoke"
+            ]
+          },
+          "version": {
+            "type": "integer",
+            "minimum": 1
+          },
+          "x25519": {
+            "type": "string",
+            "contentEncoding": "base64url"
+          },
+          "ed25519": {
+            "type": "string",
+            "contentEncoding": "base64url"
+          },
+          "self_signature": {
+            "type": "string",
+            "contentEncoding": "base64url"
+          },
+          "prev_signature": {
+            "type": "string",
+            "contentEncoding": "base64url"
+          }
+        },
+        "required": [
+          "action",
+          "version"
+        ]
+      },
+      "ShareParcel": {
+        "type": "object",
+        "description": "One node key sealed to the recipient (crypto_box_seal of version ‖ sender's Ed25519 key ‖ node key) and signed by the owner over every other field (Clients/Crypto/ShareParcel.swift). The server checks the addressing and the signature; it cannot open it.",
+        "properties": {
+          "version": {
+            "type": "integer",
+            "const": 1
+          },
+          "senderAccount": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "recipientAccount": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "nodeID": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "recipientX25519": {
+            "type": "string",
+            "contentEncoding": "base64url"
+          },
+          "sealedKey": {
+            "type": "string",
+            "contentEncoding": "base64url"
+          },
+          "signature": {
+            "type": "string",
+            "contentEncoding": "base64url"
+          }
+        },
+        "required": [
+          "version",
+          "senderAccount",
+          "recipientAccount",
+          "nodeID",
+          "recipientX25519",
+          "sealedKey",
+          "signature"
+        ]
+      },
+      "CreateShareRequest": {
+        "type": "object",
+        "description": "A share of one of the caller's nodes.",
+        "properties": {
+          "node_id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "recipient_account_id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "kind": {
+            "type": "string",
+            "enum": [
+              "file",
+              "folder"
+            ]
+          },
+          "parcels": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 10000,
+            "items": {
+              "$ref": "#/components/schemas/ShareParcel"
+            }
+          }
+        },
+        "required": [
+          "node_id",
+          "recipient_account_id",
+          "kind",
+          "parcels"
+        ]
+      },
+      "Share": {
+        "type": "object",
+        "description": "A share as stored: the owner's parcels as sent.",
+        "properties": {
+          "id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "owner_account_id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "recipient_account_id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "node_id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "kind": {
+            "type": "string",
+            "enum": [
+              "file",
+              "folder"
+            ]
+          },
+          "parcels": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/ShareParcel"
+            }
+          },
+          "created_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "accepted_at": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "date-time"
+          }
+        },
+        "required": [
+          "id",
+          "owner_account_id",
+          "recipient_account_id",
+          "node_id",
+          "kind",
+          "parcels",
+          "created_at"
+        ]
+      },
+      "ShareList": {
+        "type": "object",
+        "description": "Shares.",
+        "properties": {
+          "shares": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/Share"
+            }
+          }
+        },
+        "required": [
+          "shares"
+        ]
+      },
+      "CreateLinkRequest": {
+        "type": "object",
+        "description": "A link to one of the caller's files.",
+        "properties": {
+          "node_id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "expires_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "RFC 3339, in the future; absent = no expiry."
+          },
+          "max_downloads": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "Absent = no limit."
+          }
+        },
+        "required": [
+          "node_id"
+        ]
+      },
+      "Link": {
+        "type": "object",
+        "description": "A share link as its owner sees it.",
+        "properties": {
+          "id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "node_id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "expires_at": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "date-time"
+          },
+          "max_downloads": {
+            "type": [
+              "integer",
+              "null"
+            ],
+            "minimum": 1
+          },
+          "downloads": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "revoked_at": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "date-time"
+          },
+          "created_at": {
+            "type": "string",
+            "format": "date-time"
+          }
+        },
+        "required": [
+          "id",
+          "node_id",
+          "downloads",
+          "created_at"
+        ]
+      },
+      "LinkList": {
+        "type": "object",
+        "description": "Links.",
+        "properties": {
+          "links": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/Link"
+            }
+          }
+        },
+        "required": [
+          "links"
+        ]
+      },
+      "LinkInfo": {
+        "type": "object",
+        "description": "What an anonymous holder of a link learns before downloading.",
+        "properties": {
+          "id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "node_id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "size": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Ciphertext bytes."
+          },
+          "attributes": {
+            "type": "string",
+            "contentEncoding": "base64",
+            "description": "The file's encrypted attributes (standard base64); they open with the key in the link's fragment."
+          },
+          "expires_at": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "date-time"
+          },
+          "downloads_left": {
+            "type": [
+              "integer",
+              "null"
+            ],
+            "minimum": 0,
+            "description": "null = no limit."
+          }
+        },
+        "required": [
+          "id",
+          "node_id",
+          "size",
+          "attributes"
+        ]
       }
     },
     "responses": {
@@ -3631,6 +4937,31 @@ public enum OpenAPIDocument {
         "headers": {
           "Tus-Resumable": {
             "$ref": "#/components/headers/TusResumable"
+          }
+        }
+      },
+      "Gone": {
+        "description": "The link expired, was revoked or has no downloads left (or its file is gone).",
+        "content": {
+          "application/problem+json": {
+            "schema": {
+              "$ref": "#/components/schemas/Problem"
+            }
+          }
+        }
+      },
+      "TransferQuota": {
+        "description": "The owner's transfer allowance for the rolling window is used up.",
+        "content": {
+          "application/problem+json": {
+            "schema": {
+              "$ref": "#/components/schemas/Problem"
+            }
+          }
+        },
+        "headers": {
+          "Retry-After": {
+            "$ref": "#/components/headers/RetryAfter"
           }
         }
       }

@@ -23,7 +23,10 @@ public struct PublicRoute: Sendable, Hashable, CustomStringConvertible {
         /// Operator routes: the admin token passes through untouched and
         /// the service (accounts, quota) checks it.
         case operatorToken
-        /// Gateway-owned public routes.
+        /// No credentials at all: the gateway's own routes, and public
+        /// service routes (the key directory's log, share-link reads), which
+        /// are forwarded with an empty signed identity. A token sent along is
+        /// ignored, never checked.
         case open
     }
 
@@ -67,7 +70,7 @@ public struct PublicRoute: Sendable, Hashable, CustomStringConvertible {
 /// disagree. A service that adds a public route adds it here and in
 /// `OpenAPIDocument.swift`.
 public enum PublicRoutes {
-    public static let all: [PublicRoute] = gateway + accounts + ingest + quota
+    public static let all: [PublicRoute] = gateway + accounts + keydir + ingest + quota
 
     static let gateway: [PublicRoute] = [
         .init(.get, "/healthz", .gateway, .open),
@@ -97,6 +100,28 @@ public enum PublicRoutes {
         .init(.delete, "/v1/sessions/{id}", .accounts, .token),
     ]
 
+    /// docs/keydir-api.md: the transparency log (public, so anyone can
+    /// audit it), account keys, shares and the owner's share links.
+    static let keydir: [PublicRoute] = [
+        .init(.get, "/v1/log/checkpoint", .keydir, .open),
+        .init(.get, "/v1/log/key", .keydir, .open),
+        .init(.get, "/v1/log/proof/inclusion", .keydir, .open),
+        .init(.get, "/v1/log/proof/consistency", .keydir, .open),
+        .init(.get, "/v1/log/entries/{index}", .keydir, .open),
+        .init(.get, "/v1/keys/accounts/{account}", .keydir, .token),
+        .init(.get, "/v1/keys/accounts/{account}/history", .keydir, .token),
+        .init(.get, "/v1/keys/lookup", .keydir, .token),
+        .init(.post, "/v1/keys", .keydir, .token),
+        .init(.post, "/v1/shares", .keydir, .token),
+        .init(.get, "/v1/shares/incoming", .keydir, .token),
+        .init(.get, "/v1/shares/outgoing", .keydir, .token),
+        .init(.post, "/v1/shares/{id}/accept", .keydir, .token),
+        .init(.delete, "/v1/shares/{id}", .keydir, .token),
+        .init(.post, "/v1/links", .keydir, .token),
+        .init(.get, "/v1/links", .keydir, .token),
+        .init(.delete, "/v1/links/{id}", .keydir, .token),
+    ]
+
     /// docs/ingest-api.md: tus 1.0.0 uploads, the file tree, downloads.
     static let ingest: [PublicRoute] = [
         // tus discovery works before login; with a token ingest adds the
@@ -117,6 +142,11 @@ public enum PublicRoutes {
         .init(.post, "/v1/nodes/{id}/versions/{version}/restore", .ingest, .token),
         .init(.delete, "/v1/nodes/{id}/versions/{version}", .ingest, .token),
         .init(.get, "/v1/nodes/{id}/content", .ingest, .token, streamsResponse: true),
+        // Share links (docs/keydir-api.md): anonymous reads, served by ingest
+        // after the key directory vouches for the link. Creating, listing and
+        // revoking links are the key directory's (above).
+        .init(.get, "/v1/links/{id}", .ingest, .open),
+        .init(.get, "/v1/links/{id}/content", .ingest, .open, streamsResponse: true),
     ]
 
     /// docs/quota-api.md: the user's own usage, and the operator routes
@@ -137,12 +167,7 @@ public enum PublicRoutes {
     /// scaffolding; when a service's author lists its routes above (and in the
     /// OpenAPI document), its prefixes come out of this list so unknown paths
     /// there become 404s at the gateway too.
-    public static let undeclaredPrefixes: [(prefix: String, target: PublicRoute.Target, streamsBody: Bool)] = [
-        ("/v1/keys", .keydir, false),
-        ("/v1/log", .keydir, false),
-        ("/v1/shares", .keydir, false),
-        ("/v1/links", .keydir, false),
-    ]
+    public static let undeclaredPrefixes: [(prefix: String, target: PublicRoute.Target, streamsBody: Bool)] = []
 
     /// The methods the router knows about; any of them on a declared path
     /// that the path does not declare is a 405.

@@ -7,12 +7,15 @@ import Synchronization
 
 /// Served bytes per account, published in batches as `transfer.served`
 /// (one event per account per flush) instead of one per download chunk.
+/// Anonymous share-link downloads are counted to the link's owner per client
+/// IP, and their events carry it as `ip` (quota's per-IP allowance).
 /// A crash loses at most one interval of counts: transfer accounting is a
 /// rolling allowance, not a bill.
 public final class TransferMeter: Service, Sendable {
     struct Key: Hashable {
         var tenant: UUID
         var account: UUID
+        var ip: String?
     }
 
     private let counts = Mutex<[Key: Int64]>([:])
@@ -26,9 +29,9 @@ public final class TransferMeter: Service, Sendable {
         self.logger = logger
     }
 
-    func record(tenant: UUID, account: UUID, bytes: Int64) {
+    func record(tenant: UUID, account: UUID, bytes: Int64, ip: String? = nil) {
         guard bytes > 0 else { return }
-        counts.withLock { $0[Key(tenant: tenant, account: account), default: 0] += bytes }
+        counts.withLock { $0[Key(tenant: tenant, account: account, ip: ip), default: 0] += bytes }
     }
 
     public func run() async throws {
@@ -52,9 +55,11 @@ public final class TransferMeter: Service, Sendable {
         do {
             try await store.postgres.transaction(logger: logger) { connection in
                 for (key, bytes) in batch {
-                    try await store.emit("coffre.transfer.served", tenant: key.tenant, account: key.account, data: [
+                    var data: [String: JSONValue] = [
                         "bytes": .int(bytes), "from": .string(RFC3339.format(from)), "to": .string(RFC3339.format(to)),
-                    ], on: connection)
+                    ]
+                    if let ip = key.ip { data["ip"] = .string(ip) }
+                    try await store.emit("coffre.transfer.served", tenant: key.tenant, account: key.account, data: data, on: connection)
                 }
             }
             return to

@@ -21,6 +21,7 @@ import ServiceLifecycle
 /// | `INGEST_JANITOR_INTERVAL_MS` | `5000`: expiry sweep and blob deletion |
 /// | `INGEST_TRANSFER_FLUSH_MS` | `5000`: `transfer.served` batching |
 /// | `INGEST_CONSUMER_GROUP` | `ingest-accounts`: Kafka group of the event consumer |
+/// | `INGEST_KEYDIR_URL` | `http://127.0.0.1:8082`: the key directory (share links) |
 ///
 /// plus the common `COFFRE_*` settings (see `CommonConfiguration`).
 public struct IngestConfiguration: Sendable {
@@ -35,6 +36,7 @@ public struct IngestConfiguration: Sendable {
     public var transferFlush: Duration = .seconds(5)
     public var consumerGroup = "ingest-accounts"
     public var quotaURL: String?
+    public var keydirURL = "http://127.0.0.1:8082"
 
     public init(common: CommonConfiguration = .init(), listen: HTTPListenConfiguration = .init(host: "127.0.0.1", port: 8083)) {
         self.common = common
@@ -61,6 +63,10 @@ public struct IngestConfiguration: Sendable {
         if let url = quotaURL, URL(string: url)?.host == nil {
             throw ConfigurationError(key: "INGEST_QUOTA_URL", problem: "\(url) is not an http(s) URL")
         }
+        keydirURL = env.string("INGEST_KEYDIR_URL", default: "http://127.0.0.1:8082")
+        guard URL(string: keydirURL)?.host != nil else {
+            throw ConfigurationError(key: "INGEST_KEYDIR_URL", problem: "\(keydirURL) is not an http(s) URL")
+        }
     }
 }
 
@@ -74,8 +80,8 @@ public enum IngestApp {
 
     /// Wires the service: shared core (Postgres, migrations, Kafka producer,
     /// outbox relay), the blob store, the tus and tree routes, the janitor,
-    /// the transfer meter and the consumer of `account.deleted` and quota's
-    /// transfer verdicts.
+    /// the transfer meter and the consumer of `account.deleted`, quota's
+    /// transfer verdicts and the key directory's share events (grants).
     public static func build(config: IngestConfiguration, logger: Logger) throws(ConfigurationError) -> some ApplicationProtocol {
         let core = try ServiceCore(name: "ingest", schema: schema, common: config.common, migrations: migrations, logger: logger)
         let blobs: any BlobStore
@@ -102,7 +108,7 @@ public enum IngestApp {
         do {
             accountEvents = try IdempotentConsumer(
                 name: "ingest-accounts", groupID: config.consumerGroup, schema: schema, client: core.postgres,
-                kafka: ServiceCore.kafkaConfiguration(config.common), topics: ["coffre.accounts", "coffre.quota"],
+                kafka: ServiceCore.kafkaConfiguration(config.common), topics: ["coffre.accounts", "coffre.quota", "coffre.keydir"],
                 logger: logger, startWhen: core.migrated
             ) { events, connection, _ in
                 for event in events {
@@ -112,6 +118,8 @@ public enum IngestApp {
                         try await store.purgeAccount(tenant: tenant, account: account, on: connection)
                     } else if event.type.contains("quota.transfer.") {
                         try await store.applyTransferVerdict(event, on: connection)
+                    } else if event.type == "coffre.share.created" || event.type == "coffre.share.revoked" {
+                        try await store.applyShareEvent(event, on: connection)
                     }
                 }
             }
@@ -125,6 +133,8 @@ public enum IngestApp {
         core.addOperationalRoutes(to: router)
         uploads.add(to: router)
         NodeRoutes(store: store, blobs: blobs, meter: meter).add(to: router)
+        LinkRoutes(store: store, blobs: blobs, meter: meter,
+                   directory: KeyDirectoryLinks(baseURL: config.keydirURL, secret: config.common.internalSecret)).add(to: router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(config.listen.host, port: config.listen.port), serverName: "coffre-ingest"),
@@ -157,7 +167,9 @@ extension IngestApp {
         let blobs = try! FileBlobStore(root: FileManager.default.temporaryDirectory.appendingPathComponent("coffre-routes").path)
         let router = Router(context: CoffreRequestContext.self)
         UploadRoutes(store: store, blobs: blobs, quota: UnreservedQuota(planLimit: 0), settings: .init(), logger: logger).add(to: router)
-        NodeRoutes(store: store, blobs: blobs, meter: TransferMeter(store: store, interval: .seconds(5), logger: logger)).add(to: router)
+        let meter = TransferMeter(store: store, interval: .seconds(5), logger: logger)
+        NodeRoutes(store: store, blobs: blobs, meter: meter).add(to: router)
+        LinkRoutes(store: store, blobs: blobs, meter: meter, directory: KeyDirectoryLinks(baseURL: "http://127.0.0.1:1", secret: "")).add(to: router)
         return router.routes.map { "\($0.method.rawValue) \($0.path.description)" }
     }
 }

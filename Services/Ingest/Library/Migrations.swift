@@ -119,6 +119,21 @@ enum IngestMigrations {
                     USING (tenant_id = NULLIF(current_setting('coffre.tenant_id', true), '')::uuid)
                     WITH CHECK (tenant_id = NULLIF(current_setting('coffre.tenant_id', true), '')::uuid);
                 """),
+            // The same verdicts for client addresses downloading share links
+            // anonymously (quota's per-address allowance).
+            Migration(4, "address blocks", sql: """
+                CREATE TABLE address_blocks (
+                    tenant_id uuid NOT NULL,
+                    ip text NOT NULL,
+                    until timestamptz NOT NULL,
+                    PRIMARY KEY (tenant_id, ip)
+                );
+                ALTER TABLE address_blocks ENABLE ROW LEVEL SECURITY;
+                ALTER TABLE address_blocks FORCE ROW LEVEL SECURITY;
+                CREATE POLICY tenant_isolation ON address_blocks
+                    USING (tenant_id = NULLIF(current_setting('coffre.tenant_id', true), '')::uuid)
+                    WITH CHECK (tenant_id = NULLIF(current_setting('coffre.tenant_id', true), '')::uuid);
+                """),
         ]
     }
 }

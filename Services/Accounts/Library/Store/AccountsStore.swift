@@ -114,7 +114,7 @@ struct AccountsStore: Sendable {
         let verifier = hasher.verifier(account: accountID, secret: loginSecret, purpose: "login")
         let recoveryVerifier = hasher.verifier(account: accountID, secret: recoverySecret, purpose: "recovery")
         let event = CloudEvent(source: Self.source, type: "coffre.account.created", subject: accountID.lower, tenant: tenant.id, data: .object([
-            "tenant_id": .string(tenant.id), "account_id": .string(accountID.lower),
+            "tenant_id": .string(tenant.id), "account_id": .string(accountID.lower), "email": .string(email),
             "public_keys": .object([
                 "x25519": .string(request.public_keys.x25519), "ed25519": .string(request.public_keys.ed25519),
                 "self_signature": .string(request.public_keys.self_signature),

@@ -19,13 +19,14 @@ struct NodeRoutes: Sendable {
         router.get("/v1/nodes") { request, context -> NodeList in
             let user = try AuthenticatedUser(context)
             let parent = try request.uri.queryParameters.get("parent").flatMap { $0 == "root" ? nil : try Validate.uuid($0, "parent") }
-            return NodeList(nodes: try await store.children(of: parent, user: user))
+            // A folder shared with the caller lists too (its owner's children).
+            return NodeList(nodes: try await store.readableChildren(of: parent, user: user))
         }
         router.get("/v1/trash") { _, context -> NodeList in
             NodeList(nodes: try await store.trash(user: try AuthenticatedUser(context)))
         }
         router.get("/v1/nodes/{id}") { _, context -> NodeView in
-            try await store.node(try nodeID(context), of: try AuthenticatedUser(context))
+            try await store.readableNode(try nodeID(context), user: try AuthenticatedUser(context))
         }
         router.patch("/v1/nodes/{id}") { request, context -> NodeView in
             let user = try AuthenticatedUser(context)
@@ -68,6 +69,17 @@ struct NodeRoutes: Sendable {
             guard context.identity != nil else { throw Problem.notFound() }
             let tenant = try Validate.uuid(context.parameters.get("tenant") ?? "", "tenant id")
             return UsageReport(accounts: try await store.usage(tenant: tenant))
+        }
+        // The key directory's check of a share or link: the node must be the
+        // signed account's own; a folder comes with its subtree.
+        router.get("/internal/v1/nodes/{id}") { _, context -> OwnedSubtree in
+            guard let identity = context.identity, let tenant = identity.tenantID, let owner = identity.accountID else {
+                throw Problem.notFound()
+            }
+            guard let subtree = try await store.ownedSubtree(try nodeID(context), tenant: tenant, owner: owner) else {
+                throw Problem.notFound("No such node.")
+            }
+            return subtree
         }
     }
 

@@ -262,20 +262,15 @@ struct IngestStore: Sendable {
     // MARK: downloads
 
     /// The blob to serve for `id` (its current version or `version`), if the
-    /// caller owns the node or holds a grant on it or on one of its folders.
+    /// caller owns the node or holds a live grant on it or on one of its
+    /// folders (`access`).
     func blobForDownload(_ id: UUID, version: UUID?, user: AuthenticatedUser) async throws -> ServedBlob {
         try await withTenant(user.tenantID) { connection in
+            guard try await access(id, user: user, on: connection) != nil else { throw Problem.notFound("No such file or version.") }
             let rows = try await connection.query("""
                 SELECT n.account_id, v.id, v.size, v.blob_key FROM ingest.nodes n
                 JOIN ingest.versions v ON v.node_id = n.id AND v.id = COALESCE(\(version), n.current_version)
-                WHERE n.id = \(id) AND n.kind = 'file' AND (n.account_id = \(user.accountID) OR EXISTS (
-                    WITH RECURSIVE up(id, parent_id) AS (
-                        SELECT id, parent_id FROM ingest.nodes WHERE id = \(id)
-                        UNION ALL
-                        SELECT p.id, p.parent_id FROM ingest.nodes p JOIN up ON p.id = up.parent_id
-                    )
-                    SELECT 1 FROM ingest.grants g JOIN up ON g.node_id = up.id WHERE g.grantee_account_id = \(user.accountID)
-                ))
+                WHERE n.id = \(id) AND n.kind = 'file'
                 """, logger: logger)
             for try await (owner, vid, size, key) in rows.decode((UUID, UUID, Int64, String).self) {
                 return ServedBlob(ownerAccount: owner, versionID: vid, size: size, blobKey: key)
@@ -289,6 +284,9 @@ struct IngestStore: Sendable {
     /// `quota.transfer.exhausted`: downloads by the account stop until `until`.
     /// `quota.transfer.restored`: they resume.
     func applyTransferVerdict(_ event: CloudEvent, on connection: PostgresConnection) async throws {
+        if case .object(let data) = event.data, data["scope"] == .string("ip") {
+            return try await applyAddressVerdict(event, on: connection)
+        }
         guard let tenant = UUID(uuidString: event.tenant), case .object(let data) = event.data,
               case .string(let rawAccount)? = data["account_id"], let account = UUID(uuidString: rawAccount) else { return }
         try await connection.setTenant(tenant, logger: logger)
@@ -306,12 +304,49 @@ struct IngestStore: Sendable {
         try await connection.setTenant(nil, logger: logger)
     }
 
+    /// The same verdicts about a client address (`scope: "ip"`): its
+    /// anonymous share-link downloads stop until `until`, or resume.
+    private func applyAddressVerdict(_ event: CloudEvent, on connection: PostgresConnection) async throws {
+        guard let tenant = UUID(uuidString: event.tenant), case .object(let data) = event.data,
+              case .string(let ip)? = data["ip"], !ip.isEmpty else { return }
+        try await connection.setTenant(tenant, logger: logger)
+        if event.type.hasSuffix("quota.transfer.restored") {
+            try await connection.query("DELETE FROM ingest.address_blocks WHERE tenant_id = \(tenant) AND ip = \(ip)", logger: logger)
+        } else if event.type.hasSuffix("quota.transfer.exhausted") {
+            var until = event.time.addingTimeInterval(3600)
+            if case .string(let reset)? = data["window_reset"], let date = RFC3339.parse(reset) { until = date }
+            if case .int(let seconds)? = data["retry_after_seconds"] { until = event.time.addingTimeInterval(TimeInterval(seconds)) }
+            try await connection.query("""
+                INSERT INTO ingest.address_blocks (tenant_id, ip, until) VALUES (\(tenant), \(ip), \(until))
+                ON CONFLICT (tenant_id, ip) DO UPDATE SET until = EXCLUDED.until
+                """, logger: logger)
+        }
+        try await connection.setTenant(nil, logger: logger)
+    }
+
+    /// Seconds until `ip` may download the tenant's share links again, or nil.
+    func transferBlocked(tenant: UUID, ip: String) async throws -> Int? {
+        try await withTenant(tenant) { connection in
+            let rows = try await connection.query("""
+                SELECT ceil(extract(epoch FROM until - now()))::bigint FROM ingest.address_blocks
+                WHERE ip = \(ip) AND until > now()
+                """, logger: logger)
+            for try await seconds in rows.decode(Int64.self) { return Int(max(1, seconds)) }
+            return nil
+        }
+    }
+
     /// Seconds until the account may download again, or nil.
     func transferBlocked(_ user: AuthenticatedUser) async throws -> Int? {
-        try await withTenant(user.tenantID) { connection in
+        try await transferBlocked(tenant: user.tenantID, account: user.accountID)
+    }
+
+    /// The same for any account (a share link's owner pays for its downloads).
+    func transferBlocked(tenant: UUID, account: UUID) async throws -> Int? {
+        try await withTenant(tenant) { connection in
             let rows = try await connection.query("""
                 SELECT ceil(extract(epoch FROM until - now()))::bigint FROM ingest.transfer_blocks
-                WHERE account_id = \(user.accountID) AND until > now()
+                WHERE account_id = \(account) AND until > now()
                 """, logger: logger)
             for try await seconds in rows.decode(Int64.self) { return Int(max(1, seconds)) }
             return nil
