@@ -3,7 +3,8 @@
 #   1. set-up (idempotent): apt packages, librdkafka 2.8.0, Tansu, Python tools
 #   2. a private Postgres and Tansu on test ports, stopped again on exit
 #   3. build, then Swift tests (unit + integration against the real servers)
-#   4. the stack smoke test: ./coffre up's path on test ports, /readyz of all five, down
+#   4. the stack smoke test: ./coffre up's path on test ports, /readyz of all five,
+#      the load tool's smoke trace against it (scripts/load.sh; skip with COFFRE_TEST_SKIP_LOAD=1), down
 #   5. docker-compose.yml validation
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -50,8 +51,14 @@ if [[ $test_rc -ne 0 ]]; then
 fi
 
 log "stack smoke test: all five services ready through ./coffre up's path"
-bash "$COFFRE_SCRIPTS/stack.sh" up
+# Trusting X-Forwarded-For lets the load smoke's synthetic accounts be
+# separate clients (the per-IP limit would otherwise shed them).
+GATEWAY_TRUST_FORWARDED_FOR=true bash "$COFFRE_SCRIPTS/stack.sh" up
 curl -fsS "http://127.0.0.1:$COFFRE_PORT_BASE/readyz" >/dev/null
+if [[ -z "${COFFRE_TEST_SKIP_LOAD:-}" ]]; then
+  log "load smoke: the smoke trace against that stack (~30 s), which must pass verification"
+  bash "$COFFRE_SCRIPTS/load.sh" smoke --quiet --json "$COFFRE_DATA/load-smoke.json"
+fi
 bash "$COFFRE_SCRIPTS/stack.sh" down
 
 log "docker-compose.yml validation"
