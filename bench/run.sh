@@ -3,8 +3,10 @@
 # rewrites bench/RESULTS.md. Uses its own Postgres/Tansu (bench ports).
 #
 #   ./coffre bench [EVENTS]     (default 200000; then bench/signups.sh,
-#                                bench/uploads.sh and bench/quota.sh; skip one with
-#                                COFFRE_BENCH_SKIP_SIGNUPS / _UPLOADS / _QUOTA)
+#                                bench/uploads.sh, bench/quota.sh and bench/launch.sh;
+#                                skip one with COFFRE_BENCH_SKIP_SIGNUPS / _UPLOADS /
+#                                _QUOTA / _LAUNCH)
+#                               and bench/keylog.sh (skip: COFFRE_BENCH_SKIP_KEYLOG)
 #
 # 1. kcat: produce EVENTS messages of the size of a Coffre event to a fresh
 #    topic, then consume them all (librdkafka 2.8.0, same broker).
@@ -105,3 +107,10 @@ echo "kcat end-to-end: $kcat_e2e ev/s (group: $kcat_e2e_g); coffre pipeline: $pi
 
 # Quota's ledger consumer next to kcat on the same topic; reservation bursts.
 [[ -n "${COFFRE_BENCH_SKIP_QUOTA:-}" ]] || bash "$COFFRE_ROOT/bench/quota.sh"
+
+# The launch replay (coffre-load, the `launch` trace) with verification, next
+# to the ceilings the signups and uploads benchmarks just measured.
+[[ -n "${COFFRE_BENCH_SKIP_LAUNCH:-}" ]] || bash "$COFFRE_ROOT/bench/launch.sh"
+
+# The key directory's log: appends/s next to raw inserts of the same rows; proof latency at 1M entries.
+[[ -n "${COFFRE_BENCH_SKIP_KEYLOG:-}" ]] || bash "$COFFRE_ROOT/bench/keylog.sh"

@@ -10,7 +10,7 @@
 #              (deploy/compose-spec.schema.json, see deploy/README.md)
 #   compose    Docker Compose's own loader, `docker-compose config`, offline:
 #              interpolation, anchors, references; and that it refuses to run
-#              without COFFRE_INTERNAL_SECRET / COFFRE_ADMIN_TOKEN
+#              without COFFRE_INTERNAL_SECRET / COFFRE_ADMIN_TOKEN / KEYDIR_LOG_KEY
 #   semantic   project rules (services, depends_on, healthchecks, env names,
 #              ports, volumes, topics; Dockerfile vs compose vs Package.swift)
 #   hadolint   Dockerfile lint
@@ -101,14 +101,14 @@ check_schema() {
 }
 
 # Compose's loader with only the file's own defaults: no .env, no COFFRE_*
-# from the caller's environment, placeholder values for the two required
+# from the caller's environment, placeholder values for the three required
 # secrets.
 compose_clean_env() {
   env -i PATH="$PATH" HOME="${HOME:-/tmp}" DOCKER_CONFIG="$WORK/docker-config" "$@"
 }
 check_compose() {
   local out
-  if ! out=$(compose_clean_env COFFRE_INTERNAL_SECRET=validate-only COFFRE_ADMIN_TOKEN=validate-only \
+  if ! out=$(compose_clean_env COFFRE_INTERNAL_SECRET=validate-only COFFRE_ADMIN_TOKEN=validate-only KEYDIR_LOG_KEY=validate-only \
       "$DC" --project-directory "$ROOT" --env-file /dev/null -f "$1" config --quiet 2>&1); then
     printf '%s\n' "$out"
     return 1
@@ -117,10 +117,10 @@ check_compose() {
   # name both of them.
   local refused secret
   if refused=$(compose_clean_env "$DC" --project-directory "$ROOT" --env-file /dev/null -f "$1" config --quiet 2>&1); then
-    echo "compose accepted the file without COFFRE_INTERNAL_SECRET/COFFRE_ADMIN_TOKEN set: a secret has a default"
+    echo "compose accepted the file without COFFRE_INTERNAL_SECRET/COFFRE_ADMIN_TOKEN/KEYDIR_LOG_KEY set: a secret has a default"
     return 1
   fi
-  for secret in COFFRE_INTERNAL_SECRET COFFRE_ADMIN_TOKEN; do
+  for secret in COFFRE_INTERNAL_SECRET COFFRE_ADMIN_TOKEN KEYDIR_LOG_KEY; do
     if ! grep -q "required variable $secret is missing" <<<"$refused"; then
       printf 'without the secrets, compose did not complain about %s:\n%s\n' "$secret" "$refused"
       return 1
@@ -151,7 +151,8 @@ COMMON_ENV = {"COFFRE_POSTGRES_URL", "COFFRE_KAFKA_BROKERS", "COFFRE_LOG_LEVEL",
               "COFFRE_INTERNAL_SECRET", "COFFRE_ADMIN_TOKEN"}
 EXTRA_ENV = {
     "gateway": {"GATEWAY_ACCOUNTS_URLS", "GATEWAY_KEYDIR_URLS", "GATEWAY_INGEST_URLS", "GATEWAY_QUOTA_URLS"},
-    "ingest": {"INGEST_BLOB_DIR", "INGEST_QUOTA_URL"},
+    "keydir": {"KEYDIR_LOG_KEY", "KEYDIR_INGEST_URL"},
+    "ingest": {"INGEST_BLOB_DIR", "INGEST_QUOTA_URL", "INGEST_KEYDIR_URL"},
     "quota": {"QUOTA_INGEST_URL"},
 }
 BLOB_DIR = "/var/lib/coffre/blobs"
@@ -291,7 +292,15 @@ for name in CODE:
                 err(f"gateway: GATEWAY_{up.upper()}_URLS should be http://{up}:{PORTS[up]}, got {v!r}")
             if up not in deps_of(svc):
                 err(f"gateway: should depend on '{up}'")
+    if name == "keydir":
+        # Clients pin the log key: no default, set once and kept.
+        if not re.fullmatch(r"\$\{KEYDIR_LOG_KEY:\?[^}]*\}", env.get("KEYDIR_LOG_KEY") or ""):
+            err("keydir: KEYDIR_LOG_KEY must be taken from the environment as ${KEYDIR_LOG_KEY:?...}, never written in the file")
+        if default_of(env.get("KEYDIR_INGEST_URL")) not in ("http://ingest:8083", "http://ingest:8083/"):
+            err("keydir: KEYDIR_INGEST_URL should be http://ingest:8083")
     if name == "ingest":
+        if default_of(env.get("INGEST_KEYDIR_URL")) not in ("http://keydir:8082", "http://keydir:8082/"):
+            err("ingest: INGEST_KEYDIR_URL should be http://keydir:8082")
         if env.get("INGEST_BLOB_DIR") != BLOB_DIR:
             err(f"ingest: INGEST_BLOB_DIR must be {BLOB_DIR}")
         if default_of(env.get("INGEST_QUOTA_URL")) not in ("http://quota:8084", "http://quota:8084/"):
@@ -529,6 +538,8 @@ depends_on a missing service|  kafka-init:\n    condition: service_completed_suc
 ingest without healthcheck|      test: ["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", "http://127.0.0.1:8083/readyz"]|      disable: true
 wrong env var name|      QUOTA_HTTP_PORT: "8084"|      QUOTA_PORT: "8084"
 secret with a default|${COFFRE_ADMIN_TOKEN:?|${COFFRE_ADMIN_TOKEN:-dev-token
+log key with a default|${KEYDIR_LOG_KEY:?|${KEYDIR_LOG_KEY:-dev-key
+keydir without ingest|      KEYDIR_INGEST_URL: http://ingest:8083\n|
 internal service publishes a port|    command: ["keydir"]|    command: ["keydir"]\n    ports: ["8082:8082"]
 undeclared named volume|      - blobs:/var/lib/coffre/blobs|      - blobz:/var/lib/coffre/blobs
 broken interpolation|${COFFRE_LOG_LEVEL:-info}|${COFFRE_LOG_LEVEL:-info

@@ -13,7 +13,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coffre-bench",
         abstract: "Coffre benchmarks; bench/run.sh runs them with their baselines.",
-        subcommands: [Pipeline.self, Signups.self, Uploads.self, BenchUser.self, Reservations.self]
+        subcommands: [Pipeline.self, Signups.self, Uploads.self, BenchUser.self, Reservations.self, KeyLog.self]
     )
 }
 
