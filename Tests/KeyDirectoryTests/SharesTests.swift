@@ -45,16 +45,24 @@ struct SharingStack {
             config.consumerGroup = TestEnvironment.unique("ingest-sharing")
             config.keydirURL = "http://127.0.0.1:\(keydir.client.port!)"
             let ingestApp = try IngestApp.build(config: config, logger: logger)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await ingestApp.runService() }
-                defer { group.cancelAll() }
-                let stack = SharingStack(keydir: keydir, ingestURL: ingestURL)
-                let ready = try await TestEnvironment.eventually(timeout: .seconds(30)) {
-                    (try? await stack.ingestCall(.get, "/readyz", as: nil))?.status == .ok
-                }
-                guard ready else { throw ChildProcessError(message: "ingest never became ready") }
-                try await body(stack)
+            // Not a child task: in CI the in-process ingest once never finished
+            // stopping after cancellation (its server logged "Waiting on child
+            // channel: CancellationError()"), and a task group would wait for it
+            // forever. It is cancelled on the way out and given a bounded time.
+            let stopped = ReadinessFlag()
+            let ingest = Task {
+                defer { stopped.set() }
+                try await ingestApp.runService()
             }
+            defer { ingest.cancel() }
+            let stack = SharingStack(keydir: keydir, ingestURL: ingestURL)
+            let ready = try await TestEnvironment.eventually(timeout: .seconds(30)) {
+                (try? await stack.ingestCall(.get, "/readyz", as: nil))?.status == .ok
+            }
+            guard ready else { throw ChildProcessError(message: "ingest never became ready") }
+            try await body(stack)
+            ingest.cancel()
+            _ = try? await TestEnvironment.eventually(timeout: .seconds(10)) { stopped.isSet }
         }
     }
 

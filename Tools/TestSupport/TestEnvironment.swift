@@ -38,6 +38,10 @@ public enum TestEnvironment {
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
+            // Lease only once run() is going: in one CI run a lease made before
+            // it (PostgresNIO warns "run() hasn't been called yet") was followed
+            // by a connection whose COMMIT reply was never read, and the test hung.
+            try await Task.sleep(for: .milliseconds(50))
             return try await body(client)
         }
     }
