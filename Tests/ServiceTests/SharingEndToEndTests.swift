@@ -70,7 +70,15 @@ struct SharingEndToEndTests {
         // Bob: incoming shares, verified with Alice's directory keys, then read.
         let incoming = try await client.incomingShares(bob)
         #expect(Set(incoming.map(\.id)) == [fileShare.id, folderShare.id])
-        let openedFile = try await client.openShare(bob, share: try #require(incoming.first { $0.id == fileShare.id }), trust: bobTrust)
+        // Ingest learns of the share from share.created (keydir → Kafka → ingest):
+        // until that grant lands, Bob's read of the node is a 404.
+        let listedFile = try #require(incoming.first { $0.id == fileShare.id })
+        var opened: OpenedShare?
+        _ = try await TestEnvironment.eventually(timeout: .seconds(30), interval: .milliseconds(200)) {
+            opened = try? await client.openShare(bob, share: listedFile, trust: bobTrust)
+            return opened != nil
+        }
+        let openedFile = try #require(opened, "Bob never read the shared file:\n\(stack.logs.suffix(1500))")
         #expect(openedFile.root.name == "report.pdf" && openedFile.owner.accountID == alice.accountID.lowercased())
         try await client.acceptShare(bob, id: fileShare.id)
         // Grants arrive through share.created events: eventually readable.
@@ -83,7 +91,13 @@ struct SharingEndToEndTests {
         #expect(readable, "Bob never got read access:\n\(stack.logs.suffix(2000))")
         #expect(got.map { read($0.path) == report } == true)
 
-        let openedFolder = try await client.openShare(bob, share: try #require(incoming.first { $0.id == folderShare.id }), trust: bobTrust)
+        let listedFolder = try #require(incoming.first { $0.id == folderShare.id })
+        var openedShare: OpenedShare?
+        _ = try await TestEnvironment.eventually(timeout: .seconds(30), interval: .milliseconds(200)) {
+            openedShare = try? await client.openShare(bob, share: listedFolder, trust: bobTrust)
+            return openedShare != nil
+        }
+        let openedFolder = try #require(openedShare, "Bob never read the shared folder")
         let shotNode = try await client.resolveShared(bob, share: openedFolder, path: try RemotePath("/day 1/photo.jpg"))
         var shot: DownloadResult?
         _ = try await TestEnvironment.eventually(timeout: .seconds(20), interval: .milliseconds(300)) {
