@@ -56,26 +56,10 @@ public enum MerkleProof {
     public static func verifyInclusion(leafHash: [UInt8], index: UInt64, size: UInt64, proof: [[UInt8]], root: [UInt8]) throws(MerkleError) {
         guard index < size else { throw .indexOutOfRange }
         try requireHashes([leafHash, root] + proof)
-        var fn = index
-        var sn = size - 1
         var r = leafHash
-        for p in proof {
-            guard sn != 0 else { throw .wrongProofLength }
-            if fn & 1 == 1 || fn == sn {
-                r = MerkleHash.node(p, r)
-                if fn & 1 == 0 {
-                    repeat {
-                        fn >>= 1
-                        sn >>= 1
-                    } while fn & 1 == 0 && fn != 0
-                }
-            } else {
-                r = MerkleHash.node(r, p)
-            }
-            fn >>= 1
-            sn >>= 1
+        try walk(proof, fn: index, sn: size - 1) { p, isLeft in
+            r = isLeft ? MerkleHash.node(p, r) : MerkleHash.node(r, p)
         }
-        guard sn == 0 else { throw .wrongProofLength }
         guard r == root else { throw .rootMismatch }
     }
 
@@ -103,11 +87,29 @@ public enum MerkleProof {
         }
         var fr = path[0]
         var sr = path[0]
-        for c in path.dropFirst() {
-            guard sn != 0 else { throw .wrongProofLength }
-            if fn & 1 == 1 || fn == sn {
+        try walk(path.dropFirst(), fn: fn, sn: sn) { c, isLeft in
+            if isLeft {
                 fr = MerkleHash.node(c, fr)
                 sr = MerkleHash.node(c, sr)
+            } else {
+                sr = MerkleHash.node(sr, c)
+            }
+        }
+        guard fr == fromRoot, sr == toRoot else { throw .rootMismatch }
+    }
+
+    /// The walk up the tree both verifications share (RFC 9162 §2.1.3.2 and
+    /// §2.1.4.2): `fn` is the node's index, `sn` the last index at its level;
+    /// each proof hash is visited as a left sibling or a right one. Throws
+    /// unless the proof ends exactly at the root.
+    private static func walk<Proof: Sequence<[UInt8]>>(_ proof: Proof, fn start: UInt64, sn last: UInt64,
+                                                       _ visit: ([UInt8], _ isLeft: Bool) -> Void) throws(MerkleError) {
+        var fn = start
+        var sn = last
+        for hash in proof {
+            guard sn != 0 else { throw .wrongProofLength }
+            if fn & 1 == 1 || fn == sn {
+                visit(hash, true)
                 if fn & 1 == 0 {
                     repeat {
                         fn >>= 1
@@ -115,13 +117,12 @@ public enum MerkleProof {
                     } while fn & 1 == 0 && fn != 0
                 }
             } else {
-                sr = MerkleHash.node(sr, c)
+                visit(hash, false)
             }
             fn >>= 1
             sn >>= 1
         }
         guard sn == 0 else { throw .wrongProofLength }
-        guard fr == fromRoot, sr == toRoot else { throw .rootMismatch }
     }
 
     // MARK: - Plans
