@@ -8,7 +8,7 @@
 #   bash bench/launch.sh [coffre-load options]   (./coffre bench runs it; skip with COFFRE_BENCH_SKIP_LAUNCH=1)
 #
 # e.g. `bash bench/launch.sh --time-scale 0.2` for a one-minute rehearsal.
-# Its own Postgres/Tansu (bench ports); accounts, quota, ingest and gateway
+# Its own Postgres/Tansu (bench ports); accounts, keydir, quota, ingest and gateway
 # built $COFFRE_BENCH_BUILD (release). The gateway trusts X-Forwarded-For
 # (each synthetic account is a client of its own) and keeps its default load
 # shedding; the run's tenant lifts the per-tenant signup/login rate limits,
@@ -27,7 +27,7 @@ WORK="$COFFRE_DATA/launch"
 cd "$COFFRE_ROOT"
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-AC_PORT=$(free_port); QU_PORT=$(free_port); IN_PORT=$(free_port); GW_PORT=$(free_port)
+AC_PORT=$(free_port); KD_PORT=$(free_port); QU_PORT=$(free_port); IN_PORT=$(free_port); GW_PORT=$(free_port)
 export COFFRE_INTERNAL_SECRET="bench-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
 export COFFRE_ADMIN_TOKEN="bench-admin-$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
 
@@ -45,8 +45,8 @@ bash "$COFFRE_SCRIPTS/setup.sh"
 bash "$COFFRE_SCRIPTS/pg.sh" start
 bash "$COFFRE_SCRIPTS/kafka.sh" start
 bash "$COFFRE_SCRIPTS/kafka.sh" topics
-log "building accounts, quota, ingest, gateway, coffre-load ($CONFIG)"
-for p in accounts quota ingest gateway coffre-load; do swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product "$p" 2>&1 | tail -n 1; done
+log "building accounts, keydir, quota, ingest, gateway, coffre-load ($CONFIG)"
+for p in accounts keydir quota ingest gateway coffre-load; do swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product "$p" 2>&1 | tail -n 1; done
 BIN="$(swift build -c "$CONFIG" --scratch-path "$SCRATCH" --show-bin-path)"
 PG_URL="$(bash "$COFFRE_SCRIPTS/pg.sh" url)"
 rm -rf "$WORK"; mkdir -p "$WORK/blobs" "$WORK/scratch" "$COFFRE_DATA/run" "$OUT"
@@ -57,13 +57,13 @@ start() {
   pids+=($!)
 }
 start accounts ACCOUNTS_HTTP_PORT=$AC_PORT COFFRE_POSTGRES_POOL_SIZE=16
+start keydir KEYDIR_HTTP_PORT=$KD_PORT KEYDIR_INGEST_URL="http://127.0.0.1:$IN_PORT" KEYDIR_CONSUMER_GROUP="keydir-launch-$RANDOM$RANDOM"
 start quota QUOTA_HTTP_PORT=$QU_PORT QUOTA_INGEST_URL="http://127.0.0.1:$IN_PORT" QUOTA_CONSUMER_GROUP="quota-launch-$RANDOM$RANDOM"
 start ingest INGEST_HTTP_PORT=$IN_PORT INGEST_BLOB_DIR="$WORK/blobs" INGEST_QUOTA_URL="http://127.0.0.1:$QU_PORT" \
-  INGEST_CONSUMER_GROUP="ingest-launch-$RANDOM$RANDOM"
+  INGEST_KEYDIR_URL="http://127.0.0.1:$KD_PORT" INGEST_CONSUMER_GROUP="ingest-launch-$RANDOM$RANDOM"
 start gateway GATEWAY_HTTP_PORT=$GW_PORT GATEWAY_ACCOUNTS_URLS="http://127.0.0.1:$AC_PORT" \
-  GATEWAY_INGEST_URLS="http://127.0.0.1:$IN_PORT" GATEWAY_QUOTA_URLS="http://127.0.0.1:$QU_PORT" GATEWAY_TRUST_FORWARDED_FOR=true
-# The gateway's /readyz also wants the key directory, which this run does not use.
-for url in "$AC_PORT/readyz" "$QU_PORT/readyz" "$IN_PORT/readyz" "$GW_PORT/healthz"; do
+  GATEWAY_KEYDIR_URLS="http://127.0.0.1:$KD_PORT" GATEWAY_INGEST_URLS="http://127.0.0.1:$IN_PORT" GATEWAY_QUOTA_URLS="http://127.0.0.1:$QU_PORT" GATEWAY_TRUST_FORWARDED_FOR=true
+for url in "$AC_PORT/readyz" "$KD_PORT/readyz" "$QU_PORT/readyz" "$IN_PORT/readyz" "$GW_PORT/readyz"; do
   for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$url" >/dev/null && break; sleep 0.3; done
   curl -fs "http://127.0.0.1:$url" >/dev/null || die "127.0.0.1:$url is not ready: $(tail -n 5 "$COFFRE_DATA"/run/launch-*.log)"
 done
@@ -115,7 +115,8 @@ def fmt(v, d=1):
 ops = r["operations"]
 v = r["verification"]
 rows = []
-for kind in ["signup", "login", "upload", "download"]:
+for kind in ["signup", "login", "upload", "download", "share"]:
+    if kind not in ops: continue
     o = ops[kind]
     c = o["outcomes"]
     other = c.get("network", 0) + c.get("failed", 0)
@@ -129,7 +130,7 @@ catch = "never (within the bound)" if v.get("ledger_catch_up_seconds") is None e
 print(f"""## Launch replay (`launch` trace)
 
 Command: `{command}` (part of `./coffre bench`; services and coffre-load built {config}, {datetime.date.today()}). Machine: {machine}.
-The whole stack (gateway, accounts, quota, ingest, Postgres, Tansu) and the load generator share the machine's cores; Argon2id runs client-side with the load tool's light profile (1 pass, 8 MiB).
+The whole stack (gateway, accounts, keydir, quota, ingest, Postgres, Tansu) and the load generator share the machine's cores; Argon2id runs client-side with the load tool's light profile (1 pass, 8 MiB).
 Report: [bench/launch/report.txt](launch/report.txt), [report.json](launch/report.json), chart [bench/launch/chart.svg](launch/chart.svg).
 Open model: latency from each operation's scheduled start; {r['duration_seconds']:.0f} s, concurrency cap {r['concurrency_cap']} (peak {r['peak_concurrency']}).
 
@@ -153,6 +154,7 @@ Whole run:
 
 Verified upload throughput (bytes uploaded during the load and read back intact): **{r['verified_upload_bytes_per_second'] / mib:.2f} MiB/s**.
 Verification {verdict}: {v['logins_ok']}/{v['accounts']} accounts log in, {v['uploads_intact']}/{v['uploads']} uploads read back intact,
+{v.get('shares_intact', 0)}/{v.get('shares', 0)} shares opened and read back intact by their recipients,
 quota's ledger agreed with ingest {catch}, {v['accounts_over_quota']} accounts over quota, {v['committed_not_acknowledged']} committed uploads never acknowledged.""")
 PY
 log "bench/RESULTS.md updated (launch); report in bench/launch/"
