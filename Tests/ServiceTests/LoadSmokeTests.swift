@@ -1,12 +1,14 @@
-import CoffreLoad
+@testable import CoffreLoad
+import CoffreSDK
 import CoffreTestSupport
 import Foundation
 import Testing
 
 /// The launch-replay tool: the shipped `smoke` trace against the whole stack
-/// (accounts, quota, ingest, gateway as processes) passes verification; then
-/// one committed blob is deleted behind ingest's back and the verification
-/// alone, run again, fails naming that upload.
+/// (accounts, keydir, quota, ingest, gateway as processes) passes
+/// verification; then one committed blob is deleted behind ingest's back and
+/// the verification alone, run again, fails naming that upload; then a share
+/// is revoked behind the run's back and it fails naming that share too.
 @Suite(.enabled(if: TestEnvironment.hasStack, "needs ./coffre test's Postgres and broker"), .serialized)
 struct LoadSmokeTests {
     static let traces = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
@@ -39,6 +41,8 @@ struct LoadSmokeTests {
             #expect(verification.uploads == run.ledger.uploads.count && verification.uploadsIntact == verification.uploads)
             #expect(verification.accounts == run.ledger.accounts.count && verification.loginsOK == verification.accounts)
             #expect(verification.ledgerCatchUpSeconds != nil && report.verifiedUploadBytesPerSecond > 0)
+            #expect(verification.shares == run.ledger.shares.count && verification.shares > 0
+                    && verification.sharesIntact == verification.shares)
             // The three outputs.
             let json = try JSONSerialization.jsonObject(with: try report.json()) as? [String: Any]
             #expect((json?["verification"] as? [String: Any])?["passed"] as? Bool == true)
@@ -46,10 +50,13 @@ struct LoadSmokeTests {
             #expect(report.table.contains("verification: PASSED"))
 
             // Break the server: delete one committed blob. Its file is named by
-            // upload id, so it is found by its size (the ciphertext's), picked unique.
+            // upload id, so it is found by its size (the ciphertext's), picked
+            // unique and not shared (a shared one would fail twice).
             let blobs = try Self.blobFiles(in: stack.blobDirectory)
             let sizes = Dictionary(grouping: blobs, by: \.size)
-            let victim = try #require(run.ledger.uploads.first { sizes[$0.encryptedSize]?.count == 1 }, "no upload of a unique size")
+            let shared = Set(run.ledger.shares.map(\.upload.nodeID))
+            let victim = try #require(run.ledger.uploads.first { sizes[$0.encryptedSize]?.count == 1 && !shared.contains($0.nodeID) },
+                                      "no unshared upload of a unique size")
             try FileManager.default.removeItem(atPath: sizes[victim.encryptedSize]![0].path)
             let broken = await run.verify()
             #expect(!broken.passed)
@@ -58,6 +65,15 @@ struct LoadSmokeTests {
                     && broken.failures.first?.contains("download failed") == true, "\(broken.failures)")
             let brokenReport = run.report(duration: duration, startedAt: startedAt, verification: broken)
             #expect(brokenReport.table.contains("verification: FAILED") && brokenReport.table.contains(victim.nodeID))
+
+            // Break it again: the owner revokes a share the run acknowledged.
+            let revoked = try #require(run.ledger.shares.first)
+            let owner = try #require(run.ledger.account(index: revoked.ownerIndex))
+            let ownerClient = run.factory.client(for: owner)
+            try await ownerClient.revokeShare(try await run.session(owner, client: ownerClient), id: revoked.id)
+            let unshared = await run.verify()
+            #expect(unshared.failureCount == 2 && unshared.sharesIntact == unshared.shares - 1, "\(unshared.failures)")
+            #expect(unshared.failures.contains { $0.contains("share \(revoked.id)") }, "\(unshared.failures)")
         } catch {
             await run.shutdown()
             throw error
@@ -125,7 +141,7 @@ struct LoadScheduleTests {
         let cases = [
             (#"{"name": "t", "phases": []}"#, "at least one phase"),
             (#"{"name": "t", "phases": [{"name": "p", "duration_seconds": 0, "rates": {}}]}"#, "duration_seconds"),
-            (#"{"name": "t", "phases": [{"name": "p", "duration_seconds": 5, "rates": {"share": 1}}]}"#, "unknown operation"),
+            (#"{"name": "t", "phases": [{"name": "p", "duration_seconds": 5, "rates": {"rename": 1}}]}"#, "unknown operation"),
             (#"{"name": "t", "phases": [{"name": "p", "duration_seconds": 5, "rates": {"signup": -1}}]}"#, "non-negative"),
             (#"{"name": "t", "concurrency": 0, "phases": [{"name": "p", "duration_seconds": 5, "rates": {}}]}"#, "concurrency"),
         ]

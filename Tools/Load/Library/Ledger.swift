@@ -1,5 +1,6 @@
 // What the server acknowledged during a run, and nothing else: the accounts
-// whose signup got a 2xx and the uploads whose last byte was accepted. The
+// whose signup got a 2xx, the uploads whose last byte was accepted and the
+// shares the key directory stored. The
 // verification phase checks exactly this list against the server. Uploads
 // keep a hash of their plaintext, never the bytes.
 import CoffreSDK
@@ -28,12 +29,22 @@ public struct LoadUpload: Sendable, Codable {
     public let digest: String
 }
 
-/// The acknowledged accounts and uploads, and the sessions the run holds.
+/// An upload its owner shared with another account of the run.
+public struct LoadShare: Sendable, Codable {
+    public let id: String
+    public let ownerIndex: Int
+    public let recipientIndex: Int
+    public let recipientAccountID: String
+    public let upload: LoadUpload
+}
+
+/// The acknowledged accounts, uploads and shares, and the sessions the run holds.
 public final class Ledger: Sendable {
     struct State {
         var accounts: [LoadAccount] = []
         var sessions: [Int: Session] = [:]
         var uploads: [LoadUpload] = []
+        var shares: [LoadShare] = []
         var nextAccount = 0
     }
 
@@ -46,6 +57,7 @@ public final class Ledger: Sendable {
 
     public var accounts: [LoadAccount] { state.withLock { $0.accounts } }
     public var uploads: [LoadUpload] { state.withLock { $0.uploads } }
+    public var shares: [LoadShare] { state.withLock { $0.shares } }
 
     func reserveAccountIndex() -> Int {
         state.withLock { s in
@@ -65,6 +77,14 @@ public final class Ledger: Sendable {
         state.withLock { $0.uploads.append(upload) }
     }
 
+    /// Sharing a file again with the same account keeps the share's id (the
+    /// directory replaces its parcels): one entry per id.
+    func acknowledge(_ share: LoadShare) {
+        state.withLock { s in
+            if !s.shares.contains(where: { $0.id == share.id }) { s.shares.append(share) }
+        }
+    }
+
     func setSession(_ session: Session, for index: Int) {
         state.withLock { $0.sessions[index] = session }
     }
@@ -75,6 +95,20 @@ public final class Ledger: Sendable {
 
     func account(pick: UInt64) -> LoadAccount? {
         state.withLock { s in s.accounts.isEmpty ? nil : s.accounts[Int(pick % UInt64(s.accounts.count))] }
+    }
+
+    func account(index: Int) -> LoadAccount? {
+        state.withLock { s in s.accounts.first { $0.index == index } }
+    }
+
+    /// An account other than `owner` from the older half of the acknowledged
+    /// ones: its keys have had time to reach the key directory's log (they
+    /// arrive through `account.created`), as a friend's would have.
+    func recipient(pick: UInt64, excluding owner: Int) -> LoadAccount? {
+        state.withLock { s in
+            let older = s.accounts.prefix(max(2, (s.accounts.count + 1) / 2)).filter { $0.index != owner }
+            return older.isEmpty ? nil : older[Int((pick >> 20) % UInt64(older.count))]
+        }
     }
 
     func upload(pick: UInt64) -> LoadUpload? {

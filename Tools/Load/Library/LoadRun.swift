@@ -45,6 +45,10 @@ public final class LoadRun: Sendable {
     /// When the timed phase started (nil before).
     let clockStart = Mutex<ContinuousClock.Instant?>(nil)
     let factory: ClientFactory
+    /// Each account's trust in the key directory's log (in memory), as its
+    /// own client would keep it: first checkpoint on first use, then
+    /// consistency proofs from there.
+    let trusts = Mutex<[Int: KeyTrust]>([:])
     let runID: String
     let scratch: String
     let logger: Logger
@@ -190,6 +194,7 @@ public final class LoadRun: Sendable {
         case .login: await login(pick: operation.pick)
         case .upload: await upload(size: operation.size, pick: operation.pick)
         case .download: await download(pick: operation.pick)
+        case .share: await share(pick: operation.pick)
         }
     }
 
@@ -264,17 +269,47 @@ public final class LoadRun: Sendable {
         }
     }
 
+    /// The owner of an acknowledged upload shares it with another account:
+    /// the recipient's keys verified in the directory (self-signature,
+    /// inclusion in a signed checkpoint consistent with the owner's last
+    /// one), the file key sealed to its X25519 key and signed.
+    func share(pick: UInt64) async -> (Outcome, String?) {
+        guard let upload = ledger.upload(pick: pick), let owner = ledger.account(index: upload.accountIndex),
+              let recipient = ledger.recipient(pick: pick, excluding: owner.index) else {
+            return (.unavailable, "no upload or no second account yet")
+        }
+        let client = factory.client(for: owner)
+        do {
+            let session = try await session(owner, client: client)
+            let keys = try await client.verifiedKeys(session, account: recipient.accountID, trust: try trust(for: owner))
+            let node = try await client.node(session, id: upload.nodeID)
+            let share = try await client.share(session, node: node, with: keys)
+            ledger.acknowledge(LoadShare(id: share.id, ownerIndex: owner.index, recipientIndex: recipient.index,
+                                         recipientAccountID: recipient.accountID, upload: upload))
+            return (.ok, nil)
+        } catch {
+            return (Outcome.classify(error), "\(error)")
+        }
+    }
+
+    func trust(for account: LoadAccount) throws -> KeyTrust {
+        if let trust = trusts.withLock({ $0[account.index] }) { return trust }
+        let trust = try KeyTrust(server: options.gateway.absoluteString)
+        return trusts.withLock { $0[account.index, default: trust] }
+    }
+
     struct ContentMismatch: Error, CustomStringConvertible {
         let description: String
     }
 
     /// Downloads and decrypts `upload` (through the SDK, which authenticates
     /// every chunk) and compares the plaintext with its digest.
-    func fetch(_ upload: LoadUpload, account: LoadAccount, client: CoffreClient, session given: Session? = nil) async throws -> Int64 {
+    func fetch(_ upload: LoadUpload, account: LoadAccount, client: CoffreClient, session given: Session? = nil,
+               node givenNode: RemoteNode? = nil) async throws -> Int64 {
         let session = if let given { given } else { try await session(account, client: client) }
         let path = (scratch as NSString).appendingPathComponent("down-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let node = try await client.node(session, id: upload.nodeID)
+        let node = if let givenNode { givenNode } else { try await client.node(session, id: upload.nodeID) }
         _ = try await client.download(session, node: node, to: path)
         let digest = try ContentDigest.of(path: path)
         guard digest.count == upload.plaintextSize, digest.hex == upload.digest else {

@@ -137,6 +137,7 @@ extension LoadReport {
         let v = verification
         lines.append("verification: \(v.passed ? "PASSED" : "FAILED") in \(String(format: "%.1f", v.seconds)) s: "
             + "\(v.loginsOK)/\(v.accounts) accounts log in, \(v.uploadsIntact)/\(v.uploads) uploads read back intact, "
+            + "\(v.sharesIntact)/\(v.shares) shares read back intact by their recipients, "
             + "quota ledger agreed with ingest \(v.ledgerCatchUpSeconds.map { String(format: "within %.1f s", $0) } ?? "NEVER"), "
             + "\(v.accountsOverQuota) accounts over quota, \(v.committedNotAcknowledged) committed uploads never acknowledged")
         for failure in v.failures { lines.append("  FAIL \(failure)") }
@@ -162,7 +163,8 @@ extension LoadReport {
         let plotWidth = width - left - right
         let height = top + panel * 2 + gap + 50
         let seconds = max(1, timeline.count)
-        let colors: [String: String] = ["signup": "#1f77b4", "login": "#2ca02c", "upload": "#d62728", "download": "#9467bd"]
+        let colors: [String: String] = ["signup": "#1f77b4", "login": "#2ca02c", "upload": "#d62728", "download": "#9467bd",
+                                       "share": "#ff7f0e"]
         func x(_ t: Double) -> Double { left + t / Double(seconds) * plotWidth }
         var out = """
         <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" font-family="sans-serif" font-size="11">

@@ -6,10 +6,11 @@
 // trace offer the same load; only the server's answers differ.
 import Foundation
 
-/// The operations a trace can schedule. Sharing is not replayed yet (the key
-/// directory and share links were being built when this tool was written).
+/// The operations a trace can schedule. A `share` seals an acknowledged
+/// upload's key to another account of the run, after verifying that
+/// account's keys in the key directory's transparency log.
 public enum OperationKind: String, Codable, Sendable, CaseIterable, Comparable {
-    case signup, login, upload, download
+    case signup, login, upload, download, share
 
     public static func < (a: Self, b: Self) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
@@ -171,7 +172,7 @@ public struct Trace: Codable, Sendable {
             guard phase.durationSeconds > 0 else { throw .trace("phase \(phase.name): duration_seconds must be positive") }
             for (kind, rate) in phase.rates {
                 guard OperationKind(rawValue: kind) != nil else {
-                    throw .trace("phase \(phase.name): unknown operation \"\(kind)\" (signup, login, upload, download)")
+                    throw .trace("phase \(phase.name): unknown operation \"\(kind)\" (\(OperationKind.allCases.map(\.rawValue).joined(separator: ", ")))")
                 }
                 guard rate.from >= 0, rate.to >= 0, rate.from.isFinite, rate.to.isFinite else {
                     throw .trace("phase \(phase.name): \(kind) rates must be finite and non-negative")

@@ -14,7 +14,13 @@
 //    timeout) are counted, not failed;
 // 3. no account holds more than its limit (used, and used + reserved);
 // 4. every acknowledged upload downloads, decrypts (the SDK authenticates
-//    every chunk and the final tag) and hashes to what was uploaded.
+//    every chunk and the final tag) and hashes to what was uploaded;
+// 5. every acknowledged share reaches its recipient: it is among the
+//    recipient's incoming shares, accepts, opens (the owner's keys verified
+//    in the directory, the parcel's signature checked and unsealed) and the
+//    shared file downloads through the grant and hashes to what was
+//    uploaded. Ingest learns of a share from the key directory's events, so
+//    a share not readable yet is retried until `ledger_timeout_seconds`.
 //
 // Any failure fails the run and says which account or upload.
 import CoffreSDK
@@ -40,12 +46,16 @@ public struct VerificationReport: Codable, Sendable {
     /// Files ingest committed that the run never saw acknowledged.
     public var committedNotAcknowledged = 0
     public var accountsOverQuota = 0
+    public var shares = 0
+    /// Shares the recipient opened and read back intact.
+    public var sharesIntact = 0
     public var seconds: Double = 0
 
     enum CodingKeys: String, CodingKey {
         case passed, failureCount = "failure_count", failures, accounts, loginsOK = "logins_ok", uploads
         case uploadsIntact = "uploads_intact", verifiedBytes = "verified_bytes", ledgerCatchUpSeconds = "ledger_catch_up_seconds"
         case committedNotAcknowledged = "committed_not_acknowledged", accountsOverQuota = "accounts_over_quota", seconds
+        case shares, sharesIntact = "shares_intact"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -61,6 +71,8 @@ public struct VerificationReport: Codable, Sendable {
         try c.encode(ledgerCatchUpSeconds, forKey: .ledgerCatchUpSeconds)
         try c.encode(committedNotAcknowledged, forKey: .committedNotAcknowledged)
         try c.encode(accountsOverQuota, forKey: .accountsOverQuota)
+        try c.encode(shares, forKey: .shares)
+        try c.encode(sharesIntact, forKey: .sharesIntact)
         try c.encode(seconds, forKey: .seconds)
     }
 
@@ -78,6 +90,8 @@ public struct VerificationReport: Codable, Sendable {
         ledgerCatchUpSeconds = try c.decodeIfPresent(Double.self, forKey: .ledgerCatchUpSeconds)
         committedNotAcknowledged = try c.decode(Int.self, forKey: .committedNotAcknowledged)
         accountsOverQuota = try c.decode(Int.self, forKey: .accountsOverQuota)
+        shares = try c.decodeIfPresent(Int.self, forKey: .shares) ?? 0
+        sharesIntact = try c.decodeIfPresent(Int.self, forKey: .sharesIntact) ?? 0
         seconds = try c.decode(Double.self, forKey: .seconds)
     }
 
@@ -188,9 +202,66 @@ extension LoadRun {
                 report.withLock { $0.fail("\(what): download failed: \(error)") }
             }
         }
+
+        // 5. Every acknowledged share, from its recipient's side.
+        let shares = ledger.shares
+        report.withLock { $0.shares = shares.count }
+        let accountsByIndex = Dictionary(uniqueKeysWithValues: accounts.map { ($0.index, $0) })
+        let shareDeadline = ContinuousClock.now + .seconds(trace.ledgerTimeoutSeconds)
+        try? await forEach(Array(Dictionary(grouping: shares, by: \.recipientIndex)), concurrency: trace.verifyConcurrency) { index, received in
+            func fail(_ share: LoadShare, _ why: String) {
+                report.withLock { $0.fail("share \(share.id) of upload \(share.upload.nodeID) to account \(share.recipientAccountID): \(why)") }
+            }
+            guard let account = accountsByIndex[index], let session = sessions.withLock({ $0[index] }) else {
+                for share in received { fail(share, "not checked, the recipient did not log in") }
+                return
+            }
+            let client = self.factory.client(for: account)
+            let incoming: [ShareInfo]
+            do {
+                incoming = try await client.incomingShares(session)
+            } catch {
+                for share in received { fail(share, "listing the recipient's incoming shares failed: \(error)") }
+                return
+            }
+            for share in received {
+                guard let listed = incoming.first(where: { $0.id == share.id }) else {
+                    fail(share, "acknowledged but not among the recipient's incoming shares")
+                    continue
+                }
+                do {
+                    let bytes = try await self.readShared(share, listed: listed, account: account, client: client, session: session,
+                                                          until: shareDeadline)
+                    report.withLock {
+                        $0.sharesIntact += 1
+                        $0.verifiedBytes += bytes
+                    }
+                } catch {
+                    fail(share, "the recipient could not read it: \(error)")
+                }
+            }
+        }
         return report.withLock { r in
             r.seconds = (ContinuousClock.now - started).seconds
             return r
+        }
+    }
+}
+
+extension LoadRun {
+    /// Accepts, opens and downloads a share as its recipient. Until the grant
+    /// reaches ingest (a `share.created` event) the node answers 404: that
+    /// is retried until `deadline`, anything else fails at once.
+    func readShared(_ share: LoadShare, listed: ShareInfo, account: LoadAccount, client: CoffreClient, session: Session,
+                    until deadline: ContinuousClock.Instant) async throws -> Int64 {
+        if listed.acceptedAt == nil { try await client.acceptShare(session, id: share.id) }
+        while true {
+            do {
+                let opened = try await client.openShare(session, share: listed, trust: try trust(for: account))
+                return try await fetch(share.upload, account: account, client: client, session: session, node: opened.root)
+            } catch let error as CoffreAPIError where error.status == 404 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(250))
+            }
         }
     }
 }
