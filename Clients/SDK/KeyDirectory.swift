@@ -152,34 +152,51 @@ struct HistoryWire: Decodable {
 extension CoffreClient {
     // MARK: - Lookups
 
-    /// The verified current keys of an account of the session's tenant.
-    public func verifiedKeys(_ session: Session, account: String, trust: KeyTrust) async throws -> VerifiedKeys {
+    /// The verified current keys of an account of the session's tenant (or
+    /// of `tenant`, an id, for an account of another tenant: the directory
+    /// answers only when both tenants allow cross-tenant shares).
+    public func verifiedKeys(_ session: Session, account: String, tenant: String? = nil, trust: KeyTrust) async throws -> VerifiedKeys {
         guard let uuid = UUID(uuidString: account.trimmingCharacters(in: .whitespaces)) else {
             throw CoffreClientError.invalidInput("\"\(account)\" is not an account id")
         }
         let id = uuid.uuidString.lowercased()
-        return try await verifiedLookup(session, path: "/v1/keys/accounts/\(id)", expectedAccount: id, email: nil, trust: trust)
+        return try await verifiedLookup(session, path: "/v1/keys/accounts/\(id)", expectedAccount: id, email: nil,
+                                        expectedTenant: (tenant ?? session.tenantID).lowercased(), trust: trust)
     }
 
     /// The verified current keys of the account with this email in the
     /// session's tenant. The directory says which account that is; the log
     /// holds account ids, not emails, so compare the safety code out of band
     /// before trusting an email lookup the first time.
-    public func verifiedKeys(_ session: Session, email: String, trust: KeyTrust) async throws -> VerifiedKeys {
+    ///
+    /// `tenantSlug` looks the email up in another tenant (both tenants must
+    /// allow cross-tenant shares). The entry's tenant is then whichever the
+    /// directory names: like the email itself, that mapping is the server's
+    /// word, which the safety code checks.
+    public func verifiedKeys(_ session: Session, email: String, inTenant tenantSlug: String? = nil,
+                             trust: KeyTrust) async throws -> VerifiedKeys {
         let email = try Self.normalize(email: email)
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
         let query = email.addingPercentEncoding(withAllowedCharacters: allowed) ?? email
-        return try await verifiedLookup(session, path: "/v1/keys/lookup?email=\(query)", expectedAccount: nil, email: email, trust: trust)
+        var path = "/v1/keys/lookup?email=\(query)"
+        var expectedTenant: String? = session.tenantID.lowercased()
+        if let slug = tenantSlug?.trimmingCharacters(in: .whitespaces).lowercased(), !slug.isEmpty {
+            path += "&tenant=\(slug.addingPercentEncoding(withAllowedCharacters: allowed) ?? slug)"
+            expectedTenant = nil
+        }
+        return try await verifiedLookup(session, path: path, expectedAccount: nil, email: email, expectedTenant: expectedTenant,
+                                        trust: trust)
     }
 
     private func verifiedLookup(_ session: Session, path: String, expectedAccount: String?, email: String?,
-                                trust: KeyTrust) async throws -> VerifiedKeys {
+                                expectedTenant: String?, trust: KeyTrust) async throws -> VerifiedKeys {
         // Twice at most: a concurrent lookup may store a newer checkpoint in between.
         for _ in 0..<3 {
             let response = try await authorized(session, "GET", path, body: nil)
             let wire = try Self.decode(KeyLookupWire.self, from: response)
-            if let verified = try await verify(wire, session: session, expectedAccount: expectedAccount, email: email, trust: trust) {
+            if let verified = try await verify(wire, session: session, expectedAccount: expectedAccount, email: email,
+                                               expectedTenant: expectedTenant, trust: trust) {
                 return verified
             }
         }
@@ -187,9 +204,10 @@ extension CoffreClient {
     }
 
     /// Nil when another lookup stored a checkpoint meanwhile (try again).
+    /// `expectedTenant` nil accepts the entry's tenant (a lookup by email in
+    /// another tenant).
     private func verify(_ wire: KeyLookupWire, session: Session, expectedAccount: String?, email: String?,
-                        trust: KeyTrust) async throws -> VerifiedKeys? {
-        let tenant = session.tenantID.lowercased()
+                        expectedTenant: String?, trust: KeyTrust) async throws -> VerifiedKeys? {
         guard let bytes = Sodium.base64URLDecode(wire.entry) else { throw KeyDirectoryError.malformed("the entry is not base64url") }
         let entry: KeyLogEntry
         do {
@@ -205,7 +223,8 @@ extension CoffreClient {
         guard wire.accountID.lowercased() == account else {
             throw KeyDirectoryError.substitutedKey(account: asked, reason: "the answer names \(wire.accountID) but its entry is for \(account)")
         }
-        guard entry.tenant.lowercased() == tenant else {
+        let tenant = entry.tenant.lowercased()
+        if let expectedTenant, tenant != expectedTenant {
             throw KeyDirectoryError.substitutedKey(account: asked, reason: "the entry is for another tenant")
         }
         guard wire.version == entry.version else {

@@ -48,6 +48,10 @@ public struct ShareInfo: Sendable, Equatable {
     public let nodeID: String
     public let ownerAccountID: String
     public let recipientAccountID: String
+    /// The tenants of the two accounts (the same unless both tenants allow
+    /// cross-tenant shares); nil from a directory that does not say.
+    public let ownerTenantID: String?
+    public let recipientTenantID: String?
     public let kind: RemoteNode.Kind
     public let createdAt: Date?
     public let acceptedAt: Date?
@@ -76,6 +80,8 @@ struct ShareWire: Decodable {
     var nodeID: String
     var ownerAccountID: String
     var recipientAccountID: String
+    var ownerTenantID: String?
+    var recipientTenantID: String?
     var kind: String
     var parcels: [ShareParcel]?
     var createdAt: FlexibleDate?
@@ -84,6 +90,7 @@ struct ShareWire: Decodable {
 
     enum CodingKeys: String, CodingKey {
         case id, nodeID = "node_id", ownerAccountID = "owner_account_id", recipientAccountID = "recipient_account_id"
+        case ownerTenantID = "owner_tenant_id", recipientTenantID = "recipient_tenant_id"
         case kind, parcels, createdAt = "created_at", acceptedAt = "accepted_at", revokedAt = "revoked_at"
     }
 
@@ -91,8 +98,14 @@ struct ShareWire: Decodable {
         guard let id = UUID(uuidString: id), let node = UUID(uuidString: nodeID), let owner = UUID(uuidString: ownerAccountID),
               let recipient = UUID(uuidString: recipientAccountID), let kind = RemoteNode.Kind(rawValue: kind)
         else { throw .invalidResponse("a share with malformed ids or kind") }
+        func tenant(_ raw: String?) throws(CoffreClientError) -> String? {
+            guard let raw else { return nil }
+            guard let id = UUID(uuidString: raw) else { throw .invalidResponse("a share with a malformed tenant id") }
+            return id.uuidString.lowercased()
+        }
         return ShareInfo(id: id.uuidString.lowercased(), nodeID: node.uuidString.lowercased(),
                          ownerAccountID: owner.uuidString.lowercased(), recipientAccountID: recipient.uuidString.lowercased(),
+                         ownerTenantID: try tenant(ownerTenantID), recipientTenantID: try tenant(recipientTenantID),
                          kind: kind, createdAt: createdAt?.date, acceptedAt: acceptedAt?.date, revokedAt: revokedAt?.date,
                          parcels: parcels ?? [])
     }
@@ -119,10 +132,12 @@ extension CoffreClient {
 
     // MARK: - Owner side
 
-    /// Shares a node of this account with the account holding `email`,
-    /// whose keys are verified in the directory first.
-    public func share(_ session: Session, node: RemoteNode, withEmail email: String, trust: KeyTrust) async throws -> ShareInfo {
-        let recipient = try await verifiedKeys(session, email: email, trust: trust)
+    /// Shares a node of this account with the account holding `email` (in
+    /// tenant `tenantSlug` if given, when both tenants allow cross-tenant
+    /// shares), whose keys are verified in the directory first.
+    public func share(_ session: Session, node: RemoteNode, withEmail email: String, inTenant tenantSlug: String? = nil,
+                      trust: KeyTrust) async throws -> ShareInfo {
+        let recipient = try await verifiedKeys(session, email: email, inTenant: tenantSlug, trust: trust)
         return try await share(session, node: node, with: recipient)
     }
 
@@ -210,7 +225,9 @@ extension CoffreClient {
         let share = listed
         if share.revokedAt != nil { throw ShareError.revoked(shareID: share.id) }
         let keys = try await Self.keys(of: session)
-        let owner = try await verifiedKeys(session, account: share.ownerAccountID, trust: trust)
+        // The owner's entry must be of the tenant the share names (the
+        // recipient's own unless both tenants allow cross-tenant shares).
+        let owner = try await verifiedKeys(session, account: share.ownerAccountID, tenant: share.ownerTenantID, trust: trust)
 
         var nodeKeys: [String: FileKey] = [:]
         for parcel in share.parcels {

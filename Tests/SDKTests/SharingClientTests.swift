@@ -102,8 +102,8 @@ struct SharingFixture {
                                           senderSigningKey: mallory.ed25519, senderAccount: f.d.alice.id,
                                           recipientAccount: f.d.bob.id, nodeID: file.id)
         let share = ShareInfo(id: UUID().uuidString.lowercased(), nodeID: file.id, ownerAccountID: f.d.alice.id,
-                              recipientAccountID: f.d.bob.id, kind: .file, createdAt: nil, acceptedAt: nil, revokedAt: nil,
-                              parcels: [forged])
+                              recipientAccountID: f.d.bob.id, ownerTenantID: nil, recipientTenantID: nil, kind: .file,
+                              createdAt: nil, acceptedAt: nil, revokedAt: nil, parcels: [forged])
         await #expect(throws: ShareError.parcelRejected(nodeID: file.id, reason: ShareParcelError.invalidSignature.reason)) {
             _ = try await f.client.openShare(bob, share: share, trust: try KeyTrust(server: f.d.server.serverDescription))
         }
@@ -113,13 +113,15 @@ struct SharingFixture {
                                            senderSigningKey: f.d.alice.keys.ed25519, senderAccount: f.d.alice.id,
                                            recipientAccount: f.d.carol.id, nodeID: file.id)
         let relabelled = ShareInfo(id: share.id, nodeID: file.id, ownerAccountID: f.d.alice.id, recipientAccountID: f.d.bob.id,
-                                   kind: .file, createdAt: nil, acceptedAt: nil, revokedAt: nil, parcels: [toCarol])
+                                   ownerTenantID: nil, recipientTenantID: nil, kind: .file, createdAt: nil, acceptedAt: nil,
+                                   revokedAt: nil, parcels: [toCarol])
         await #expect(throws: ShareError.self) {
             _ = try await f.client.openShare(bob, share: relabelled, trust: try KeyTrust(server: f.d.server.serverDescription))
         }
         // A share with no parcel for its own node.
         let empty = ShareInfo(id: share.id, nodeID: file.id, ownerAccountID: f.d.alice.id, recipientAccountID: f.d.bob.id,
-                              kind: .file, createdAt: nil, acceptedAt: nil, revokedAt: nil, parcels: [])
+                              ownerTenantID: nil, recipientTenantID: nil, kind: .file, createdAt: nil, acceptedAt: nil,
+                              revokedAt: nil, parcels: [])
         await #expect(throws: ShareError.missingParcel(nodeID: file.id)) {
             _ = try await f.client.openShare(bob, share: empty, trust: try KeyTrust(server: f.d.server.serverDescription))
         }

@@ -161,9 +161,9 @@ final class Stack: @unchecked Sendable {
         CoffreClient(server: gatewayURL, tenant: tenant, profile: .testing)
     }
 
-    func createTenant(_ slug: String) async throws {
-        let reply = try await raw(.POST, "/v1/admin/tenants", body: #"{"slug":"\#(slug)","display_name":"\#(slug)"}"#,
-                                  headers: ["Authorization": "Bearer \(Self.adminToken)"])
+    func createTenant(_ slug: String, crossTenantShares: Bool = false) async throws {
+        let body = #"{"slug":"\#(slug)","display_name":"\#(slug)","cross_tenant_shares":\#(crossTenantShares)}"#
+        let reply = try await raw(.POST, "/v1/admin/tenants", body: body, headers: ["Authorization": "Bearer \(Self.adminToken)"])
         guard reply.status == 201 else { throw ChildProcessError(message: "tenant: \(reply.status) \(reply.body)") }
     }
 }

@@ -150,6 +150,13 @@ struct CreateTenantRequest: Decodable, Sendable {
     var storage_limit_bytes: Int64?
     var transfer_allowance_bytes: Int64?
     var rate_limits: RateLimits?
+    /// Shares with accounts of other tenants that allow them too (false).
+    var cross_tenant_shares: Bool?
+}
+
+/// `PATCH /v1/admin/tenants/{slug}`: the tenant's sharing policy.
+struct UpdateTenantRequest: Decodable, Sendable {
+    var cross_tenant_shares: Bool
 }
 
 struct Tenant: Codable, Sendable {
@@ -159,6 +166,7 @@ struct Tenant: Codable, Sendable {
     var storage_limit_bytes: Int64
     var transfer_allowance_bytes: Int64
     var rate_limits: RateLimits
+    var cross_tenant_shares: Bool
     var created_at: Date
 
     var uuid: UUID { UUID(uuidString: id)! }

@@ -114,6 +114,12 @@ enum AccountsMigrations {
                 END
                 $fn$;
                 """),
+            // Whether the tenant's accounts may share with (and receive
+            // shares from) accounts of other tenants that allow it too. The
+            // key directory enforces it, learning it from tenant events.
+            Migration(4, "cross-tenant shares flag", sql: """
+                ALTER TABLE accounts.tenants ADD COLUMN cross_tenant_shares boolean NOT NULL DEFAULT false;
+                """),
         ]
     }
 }

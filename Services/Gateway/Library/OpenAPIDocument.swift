@@ -260,6 +260,64 @@ public enum OpenAPIDocument {
         }
       }
     },
+    "/v1/admin/tenants/{slug}": {
+      "patch": {
+        "operationId": "updateTenant",
+        "summary": "Change a tenant's sharing policy (emits tenant.updated)",
+        "tags": [
+          "admin"
+        ],
+        "security": [
+          {
+            "adminToken": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "slug",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/TenantUpdate"
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "The tenant as changed.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Tenant"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
     "/v1/accounts": {
       "post": {
         "operationId": "signup",
@@ -2502,7 +2560,7 @@ public enum OpenAPIDocument {
     "/v1/keys/lookup": {
       "get": {
         "operationId": "lookupKeys",
-        "summary": "The latest keys of the account with this email in the caller's tenant",
+        "summary": "The latest keys of the account with this email in the caller's tenant (or in another tenant, when both allow cross-tenant shares)",
         "tags": [
           "keys"
         ],
@@ -2517,6 +2575,15 @@ public enum OpenAPIDocument {
             "in": "query",
             "required": true,
             "description": "The account's email.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "tenant",
+            "in": "query",
+            "required": false,
+            "description": "Another tenant's slug: look the email up there. Both tenants must allow cross-tenant shares: 403 `urn:coffre:problem:cross-tenant-shares-disabled` when the caller's does not, 404 when the other one does not (or does not exist).",
             "schema": {
               "type": "string"
             }
@@ -2544,6 +2611,9 @@ public enum OpenAPIDocument {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
           }
         }
       }
@@ -3207,6 +3277,11 @@ public enum OpenAPIDocument {
           },
           "rate_limits": {
             "$ref": "#/components/schemas/TenantRateLimits"
+          },
+          "cross_tenant_shares": {
+            "type": "boolean",
+            "default": false,
+            "description": "Allow shares with accounts of other tenants that allow them too."
           }
         },
         "additionalProperties": false,
@@ -3240,6 +3315,10 @@ public enum OpenAPIDocument {
           "created_at": {
             "type": "string",
             "format": "date-time"
+          },
+          "cross_tenant_shares": {
+            "type": "boolean",
+            "description": "Its accounts may share with (and receive shares from) accounts of other tenants that allow it too."
           }
         },
         "additionalProperties": true,
@@ -3250,7 +3329,8 @@ public enum OpenAPIDocument {
           "storage_limit_bytes",
           "transfer_allowance_bytes",
           "rate_limits",
-          "created_at"
+          "created_at",
+          "cross_tenant_shares"
         ]
       },
       "TenantList": {
@@ -4453,9 +4533,18 @@ public enum OpenAPIDocument {
             "type": "string",
             "format": "uuid"
           },
+          "owner_tenant_id": {
+            "type": "string",
+            "format": "uuid"
+          },
           "recipient_account_id": {
             "type": "string",
             "format": "uuid"
+          },
+          "recipient_tenant_id": {
+            "type": "string",
+            "format": "uuid",
+            "description": "The owner's tenant unless both tenants allow cross-tenant shares."
           },
           "node_id": {
             "type": "string",
@@ -4493,7 +4582,9 @@ public enum OpenAPIDocument {
           "node_id",
           "kind",
           "parcels",
-          "created_at"
+          "created_at",
+          "owner_tenant_id",
+          "recipient_tenant_id"
         ]
       },
       "ShareList": {
@@ -4641,6 +4732,19 @@ public enum OpenAPIDocument {
           "node_id",
           "size",
           "attributes"
+        ]
+      },
+      "TenantUpdate": {
+        "type": "object",
+        "properties": {
+          "cross_tenant_shares": {
+            "type": "boolean",
+            "description": "Allow shares with accounts of other tenants that allow them too. Applies to new shares; existing ones stay until revoked."
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "cross_tenant_shares"
         ]
       }
     },
@@ -4962,6 +5066,16 @@ public enum OpenAPIDocument {
         "headers": {
           "Retry-After": {
             "$ref": "#/components/headers/RetryAfter"
+          }
+        }
+      },
+      "Forbidden": {
+        "description": "Not allowed for the caller (the problem's type says why).",
+        "content": {
+          "application/problem+json": {
+            "schema": {
+              "$ref": "#/components/schemas/Problem"
+            }
           }
         }
       }

@@ -83,6 +83,7 @@ public enum PublicRoutes {
     static let accounts: [PublicRoute] = [
         .init(.post, "/v1/admin/tenants", .accounts, .operatorToken),
         .init(.get, "/v1/admin/tenants", .accounts, .operatorToken),
+        .init(.patch, "/v1/admin/tenants/{slug}", .accounts, .operatorToken),
         .init(.post, "/v1/accounts", .accounts, .tenant, rateLimit: .signup),
         // Everything that proves or renews a credential counts as login.
         .init(.post, "/v1/auth/prelogin", .accounts, .tenant, rateLimit: .login),

@@ -134,6 +134,20 @@ enum IngestMigrations {
                     USING (tenant_id = NULLIF(current_setting('coffre.tenant_id', true), '')::uuid)
                     WITH CHECK (tenant_id = NULLIF(current_setting('coffre.tenant_id', true), '')::uuid);
                 """),
+            // Shares across tenants that allow them: the grant stays in the
+            // owner's tenant (`grants`); this maps a grantee to the tenants
+            // holding its grants, so a request from the grantee's tenant knows
+            // where to look (ids only, no row-level security, like
+            // `upload_expiry`).
+            Migration(5, "cross-tenant grants", sql: """
+                CREATE TABLE foreign_grants (
+                    id uuid PRIMARY KEY,
+                    owner_tenant_id uuid NOT NULL,
+                    grantee_tenant_id uuid NOT NULL,
+                    grantee_account_id uuid NOT NULL
+                );
+                CREATE INDEX foreign_grants_grantee ON foreign_grants (grantee_account_id, grantee_tenant_id);
+                """),
         ]
     }
 }

@@ -70,6 +70,7 @@ public enum KeyDirectoryApp {
             Outbox.migration(1),
             KeyDirectoryMigrations.log,  // 2: the log and the directory
             SharesModule.migration,  // 3: shares and links (Library/Shares)
+            SharesModule.crossTenantMigration,  // 4: cross-tenant shares
         ]
     }
 

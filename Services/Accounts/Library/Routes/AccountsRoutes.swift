@@ -21,6 +21,12 @@ struct AccountsRoutes: Sendable {
             try requireAdmin(request)
             return TenantsResponse(tenants: try await store.listTenants())
         }
+        admin.patch("/tenants/{slug}") { request, context -> Tenant in
+            try requireAdmin(request)
+            let slug = context.parameters.get("slug") ?? ""
+            let body = try await request.decode(as: UpdateTenantRequest.self, context: context)
+            return try await store.updateTenant(slug: slug, body)
+        }
 
         router.post("/v1/accounts") { request, context -> EditedResponse<SignupResponse> in
             let tenant = try await tenant(context)

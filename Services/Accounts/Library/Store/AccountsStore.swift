@@ -35,14 +35,16 @@ struct AccountsStore: Sendable {
 
     // MARK: tenants
 
-    static let tenantColumns = "id, slug, display_name, storage_limit_bytes, transfer_allowance_bytes, rate_limits::text, created_at"
+    static let tenantColumns = "id, slug, display_name, storage_limit_bytes, transfer_allowance_bytes, rate_limits::text, cross_tenant_shares, created_at"
 
     func decodeTenants(_ rows: PostgresRowSequence) async throws -> [Tenant] {
         var tenants: [Tenant] = []
-        for try await (id, slug, name, storage, transfer, limits, created) in rows.decode((UUID, String, String, Int64, Int64, String, Date).self) {
+        for try await (id, slug, name, storage, transfer, limits, crossTenant, created)
+            in rows.decode((UUID, String, String, Int64, Int64, String, Bool, Date).self) {
             let rateLimits = (try? JSONDecoder().decode(RateLimits.self, from: Data(limits.utf8))) ?? RateLimits()
             tenants.append(Tenant(id: id.lower, slug: slug, display_name: name, storage_limit_bytes: storage,
-                                  transfer_allowance_bytes: transfer, rate_limits: rateLimits, created_at: created))
+                                  transfer_allowance_bytes: transfer, rate_limits: rateLimits, cross_tenant_shares: crossTenant,
+                                  created_at: created))
         }
         return tenants
     }
@@ -73,10 +75,12 @@ struct AccountsStore: Sendable {
         if let l = limits.login_per_minute, l < 0 { throw Problem.badRequest("rate_limits.login_per_minute must not be negative") }
         let limitsJSON = String(decoding: try JSONEncoder().encode(limits), as: UTF8.self)
         let id = UUID()
+        let crossTenant = request.cross_tenant_shares ?? false
         return try await postgres.transaction(logger: logger) { connection in
             let rows = try await connection.query("""
-                INSERT INTO accounts.tenants (id, slug, display_name, storage_limit_bytes, transfer_allowance_bytes, rate_limits)
-                VALUES (\(id), \(request.slug), \(name), \(storage), \(transfer), \(limitsJSON)::jsonb)
+                INSERT INTO accounts.tenants (id, slug, display_name, storage_limit_bytes, transfer_allowance_bytes, rate_limits,
+                                              cross_tenant_shares)
+                VALUES (\(id), \(request.slug), \(name), \(storage), \(transfer), \(limitsJSON)::jsonb, \(crossTenant))
                 ON CONFLICT (slug) DO NOTHING
                 RETURNING \(unescaped: Self.tenantColumns)
                 """, logger: logger)
@@ -86,6 +90,25 @@ struct AccountsStore: Sendable {
             try await emit("coffre.tenant.created", tenant: id, subject: id, data: .object([
                 "tenant_id": .string(id.uuidString.lowercased()), "slug": .string(tenant.slug),
                 "storage_limit_bytes": .int(storage), "transfer_allowance_bytes": .int(transfer),
+                "cross_tenant_shares": .bool(crossTenant),
+            ]), on: connection)
+            return tenant
+        }
+    }
+
+    /// Changes whether the tenant allows cross-tenant shares and emits
+    /// `tenant.updated` (the key directory applies it to new shares; shares
+    /// made before stay until revoked).
+    func updateTenant(slug: String, _ request: UpdateTenantRequest) async throws -> Tenant {
+        try await postgres.transaction(logger: logger) { connection in
+            let rows = try await connection.query("""
+                UPDATE accounts.tenants SET cross_tenant_shares = \(request.cross_tenant_shares) WHERE slug = \(slug)
+                RETURNING \(unescaped: Self.tenantColumns)
+                """, logger: logger)
+            guard let tenant = try await decodeTenants(rows).first else { throw Problem.notFound("No tenant \(slug).") }
+            try await emit("coffre.tenant.updated", tenant: tenant.uuid, subject: tenant.uuid, data: .object([
+                "tenant_id": .string(tenant.id), "slug": .string(tenant.slug),
+                "cross_tenant_shares": .bool(tenant.cross_tenant_shares),
             ]), on: connection)
             return tenant
         }

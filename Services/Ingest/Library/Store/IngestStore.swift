@@ -265,8 +265,7 @@ struct IngestStore: Sendable {
     /// caller owns the node or holds a live grant on it or on one of its
     /// folders (`access`).
     func blobForDownload(_ id: UUID, version: UUID?, user: AuthenticatedUser) async throws -> ServedBlob {
-        try await withTenant(user.tenantID) { connection in
-            guard try await access(id, user: user, on: connection) != nil else { throw Problem.notFound("No such file or version.") }
+        try await withReadable(id, user: user, notFound: "No such file or version.") { connection, _ in
             let rows = try await connection.query("""
                 SELECT n.account_id, v.id, v.size, v.blob_key FROM ingest.nodes n
                 JOIN ingest.versions v ON v.node_id = n.id AND v.id = COALESCE(\(version), n.current_version)

@@ -36,10 +36,34 @@ extension IngestStore {
         return nil
     }
 
+    /// Runs `body` on a connection scoped to the tenant where the caller may
+    /// read node `id`: its own tenant, else the owner's tenant of a share it
+    /// was granted across tenants. 404 (`notFound`) when there is none.
+    func withReadable<T: Sendable>(_ id: UUID, user: AuthenticatedUser, notFound: String,
+                                   _ body: (PostgresConnection, Access) async throws -> T) async throws -> T {
+        // (T is never itself optional here: a node, a listing, a blob.)
+        func attempt(_ tenant: UUID) async throws -> T? {
+            try await withTenant(tenant) { connection in
+                guard let access = try await access(id, user: user, on: connection) else { return nil }
+                return try await body(connection, access)
+            }
+        }
+        if let value = try await attempt(user.tenantID) { return value }
+        let rows = try await postgres.query("""
+            SELECT DISTINCT owner_tenant_id FROM ingest.foreign_grants
+            WHERE grantee_account_id = \(user.accountID) AND grantee_tenant_id = \(user.tenantID)
+            """, logger: logger)
+        var tenants: [UUID] = []
+        for try await tenant in rows.decode(UUID.self) { tenants.append(tenant) }
+        for tenant in tenants {
+            if let value = try await attempt(tenant) { return value }
+        }
+        throw Problem.notFound(notFound)
+    }
+
     /// A node the caller owns or was shared (404 otherwise).
     func readableNode(_ id: UUID, user: AuthenticatedUser) async throws -> NodeView {
-        try await withTenant(user.tenantID) { connection in
-            guard try await access(id, user: user, on: connection) != nil else { throw Problem.notFound("No such node.") }
+        try await withReadable(id, user: user, notFound: "No such node.") { connection, _ in
             let rows = try await connection.query("SELECT \(unescaped: Self.nodeColumns) FROM ingest.nodes WHERE id = \(id)", logger: logger)
             guard let node = try await Self.decodeNodes(rows).first else { throw Problem.notFound("No such node.") }
             return node
@@ -50,12 +74,11 @@ extension IngestStore {
     /// always the caller's own).
     func readableChildren(of parent: UUID?, user: AuthenticatedUser) async throws -> [NodeView] {
         guard let parent else { return try await children(of: nil, user: user) }
-        return try await withTenant(user.tenantID) { connection in
+        return try await withReadable(parent, user: user, notFound: "No such node.") { connection, access in
             let owner: UUID
-            switch try await access(parent, user: user, on: connection) {
-            case .owner?: owner = user.accountID
-            case .grantee(let o)?: owner = o
-            case nil: throw Problem.notFound("No such node.")
+            switch access {
+            case .owner: owner = user.accountID
+            case .grantee(let o): owner = o
             }
             let kind = try await connection.query("SELECT kind FROM ingest.nodes WHERE id = \(parent)", logger: logger)
             for try await k in kind.decode(String.self) where k != "folder" {
@@ -75,7 +98,9 @@ extension IngestStore {
     /// `share.created` grants the recipient read access to the node (and,
     /// for a folder, its subtree); `share.revoked` withdraws it. The grant's
     /// id is the share's, so a replayed or repeated event changes nothing; a
-    /// share of a node that is gone (or not the owner's) grants nothing.
+    /// share of a node that is gone (or not the owner's) grants nothing. The
+    /// event's tenant is the owner's; a recipient of another tenant (both
+    /// allowed it in the key directory) is also noted in `foreign_grants`.
     func applyShareEvent(_ event: CloudEvent, on connection: PostgresConnection) async throws {
         guard let tenant = UUID(uuidString: event.tenant), case .object(let data) = event.data,
               case .string(let rawShare)? = data["share_id"], let share = UUID(uuidString: rawShare) else { return }
@@ -85,13 +110,25 @@ extension IngestStore {
                   case .string(let rawOwner)? = data["owner_account_id"], let owner = UUID(uuidString: rawOwner),
                   case .string(let rawRecipient)? = data["recipient_account_id"], let recipient = UUID(uuidString: rawRecipient)
             else { return }
-            try await connection.query("""
+            let rows = try await connection.query("""
                 INSERT INTO ingest.grants (id, tenant_id, node_id, owner_account_id, grantee_account_id)
                 SELECT \(share), \(tenant), id, account_id, \(recipient) FROM ingest.nodes WHERE id = \(node) AND account_id = \(owner)
                 ON CONFLICT (id) DO NOTHING
+                RETURNING id
                 """, logger: logger)
+            var granted = false
+            for try await _ in rows.decode(UUID.self) { granted = true }
+            if granted, case .string(let raw)? = data["recipient_tenant_id"], let recipientTenant = UUID(uuidString: raw),
+               recipientTenant != tenant {
+                try await connection.query("""
+                    INSERT INTO ingest.foreign_grants (id, owner_tenant_id, grantee_tenant_id, grantee_account_id)
+                    VALUES (\(share), \(tenant), \(recipientTenant), \(recipient))
+                    ON CONFLICT (id) DO NOTHING
+                    """, logger: logger)
+            }
         } else if event.type == "coffre.share.revoked" {
             try await connection.query("DELETE FROM ingest.grants WHERE id = \(share)", logger: logger)
+            try await connection.query("DELETE FROM ingest.foreign_grants WHERE id = \(share)", logger: logger)
         }
         try await connection.setTenant(nil, logger: logger)
     }

@@ -13,10 +13,15 @@ import PostgresNIO
 /// account's email for lookups; `account.deleted` queues the directory's
 /// `revoke` (reason `account-deleted`) and forgets the email. Versions are
 /// given when sequenced, after whatever the account's own requests did.
+/// `tenant.created` and `tenant.updated` keep `keydir.tenants` (slug and
+/// whether the tenant allows shares with other tenants) current.
 struct AccountEvents: Sendable {
     let keys: KeyStore
 
     func apply(_ events: [CloudEvent], on connection: PostgresConnection, logger: Logger) async throws {
+        for event in events where event.type == "coffre.tenant.created" || event.type == "coffre.tenant.updated" {
+            try await tenant(event, on: connection, logger: logger)
+        }
         for event in events where event.type == "coffre.account.created" || event.type == "coffre.account.deleted" {
             guard let tenant = UUID(uuidString: event.tenant),
                   let account = string(event.data, "account_id").flatMap(UUID.init(uuidString:)) ?? event.subject.flatMap(UUID.init(uuidString:))
@@ -67,6 +72,24 @@ struct AccountEvents: Sendable {
             return skip(event, "public keys do not verify: \(error)", logger)
         }
         _ = try await self.keys.enqueue(publish, on: connection)
+    }
+
+    /// The tenant's slug and sharing policy; an older event than the row's
+    /// changes nothing. An event without the flag (from before it existed)
+    /// leaves the tenant closed.
+    private func tenant(_ event: CloudEvent, on connection: PostgresConnection, logger: Logger) async throws {
+        guard let id = string(event.data, "tenant_id").flatMap(UUID.init(uuidString:)) ?? UUID(uuidString: event.tenant),
+              let slug = string(event.data, "slug"), !slug.isEmpty else {
+            return skip(event, "no tenant id or slug", logger)
+        }
+        var open = false
+        if case .object(let data) = event.data, case .bool(let flag)? = data["cross_tenant_shares"] { open = flag }
+        try await connection.query("""
+            INSERT INTO keydir.tenants (id, slug, cross_tenant_shares, updated_at) VALUES (\(id), \(slug), \(open), \(event.time))
+            ON CONFLICT (id) DO UPDATE SET slug = EXCLUDED.slug, cross_tenant_shares = EXCLUDED.cross_tenant_shares,
+                updated_at = EXCLUDED.updated_at
+            WHERE tenants.updated_at <= EXCLUDED.updated_at
+            """, logger: logger)
     }
 
     private func string(_ data: JSONValue, _ key: String) -> String? {

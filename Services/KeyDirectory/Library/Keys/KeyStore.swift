@@ -70,12 +70,25 @@ struct KeyStore: Sendable {
         }
     }
 
-    func lookup(email raw: String, tenant: UUID) async throws -> KeyLookup {
+    /// The account's tenant, as the caller's tenant may see it (its own, or
+    /// another one when both allow cross-tenant shares), or nil.
+    func tenant(of account: UUID, on connection: PostgresConnection) async throws -> UUID? {
+        let rows = try await connection.query("SELECT tenant_id FROM keydir.accounts WHERE account_id = \(account)", logger: logger)
+        for try await tenant in rows.decode(UUID.self) { return tenant }
+        return nil
+    }
+
+    /// The account with `email` in `target` (the caller's tenant unless
+    /// given: another tenant's accounts are visible only when both tenants
+    /// allow cross-tenant shares, by row-level security).
+    func lookup(email raw: String, tenant: UUID, in target: UUID? = nil) async throws -> KeyLookup {
         let email = raw.trimmingCharacters(in: .whitespaces).lowercased()
         guard !email.isEmpty, email.utf8.count <= 254 else { throw Problem.badRequest("email is not a valid address", type: "urn:coffre:problem:invalid-email") }
+        let target = target ?? tenant
         return try await postgres.withTenant(tenant, logger: logger) { connection in
             let rows = try await connection.query("""
-                SELECT account_id, version, latest_index FROM keydir.accounts WHERE email = \(email) AND latest_index IS NOT NULL
+                SELECT account_id, version, latest_index FROM keydir.accounts
+                WHERE tenant_id = \(target) AND email = \(email) AND latest_index IS NOT NULL
                 """, logger: logger)
             for try await (account, version, index) in rows.decode((UUID, Int64, Int64).self) {
                 return try await log.lookup(account: account, version: UInt64(version), index: UInt64(index), on: connection)
@@ -86,13 +99,14 @@ struct KeyStore: Sendable {
 
     /// Every entry of the account, oldest first, and the newest checkpoint
     /// (read after them, so it covers them all).
+    /// (The account must be visible to the caller's tenant, see `lookup`.)
     func history(account: UUID, tenant: UUID) async throws -> KeyHistory {
         try await postgres.withTenant(tenant, logger: logger) { connection in
             guard try await state(of: account, on: connection)?.latestIndex != nil else {
                 throw Problem.notFound("this account has published no keys")
             }
             let rows = try await connection.query("""
-                SELECT log_index, entry FROM keydir.entries WHERE tenant_id = \(tenant) AND account_id = \(account) ORDER BY version
+                SELECT log_index, entry FROM keydir.entries WHERE account_id = \(account) ORDER BY version
                 """, logger: logger)
             var entries: [IndexedEntry] = []
             for try await (index, entry) in rows.decode((Int64, ByteBuffer).self) {
@@ -101,6 +115,25 @@ struct KeyStore: Sendable {
             let checkpoint = try await log.requireCheckpoint(on: connection)
             return KeyHistory(entries: entries, checkpoint: checkpoint.note)
         }
+    }
+
+    /// Another tenant by slug, for a cross-tenant lookup: 403 when the
+    /// caller's tenant does not allow cross-tenant shares, 404 when the
+    /// other one is unknown or does not (the same answer as no such tenant).
+    func sharingTenant(slug: String, caller: UUID) async throws -> UUID {
+        let rows = try await postgres.query("""
+            SELECT id, slug, cross_tenant_shares FROM keydir.tenants WHERE slug = \(slug) OR id = \(caller)
+            """, logger: logger)
+        var known: [(id: UUID, slug: String, open: Bool)] = []
+        for try await row in rows.decode((UUID, String, Bool).self) { known.append(row) }
+        let named = known.first { $0.slug == slug }
+        if named?.id == caller { return caller }
+        guard known.first(where: { $0.id == caller })?.open == true else {
+            throw Problem(.forbidden, type: "urn:coffre:problem:cross-tenant-shares-disabled", title: "Cross-tenant sharing is off",
+                          detail: "Your tenant does not allow shares with other tenants.")
+        }
+        guard let named, named.open else { throw Problem.notFound("No tenant \(slug) that your tenant may share with.") }
+        return named.id
     }
 
     // MARK: changes

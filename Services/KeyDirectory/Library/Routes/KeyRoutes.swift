@@ -3,8 +3,8 @@ import Foundation
 import Hummingbird
 
 /// Accounts' keys (docs/keydir-api.md, "Routes"): lookups within the
-/// caller's tenant, an account's history, and changes to the caller's own
-/// keys. Every handler takes the gateway-verified user first.
+/// caller's tenant (or another one, when both allow cross-tenant shares),
+/// an account's history, and changes to the caller's own keys. Every handler takes the gateway-verified user first.
 struct KeyRoutes: Sendable {
     let keys: KeyStore
 
@@ -22,7 +22,15 @@ struct KeyRoutes: Sendable {
             guard let email = request.uri.queryParameters.get("email") else {
                 throw Problem.badRequest("missing query parameter email", type: "urn:coffre:problem:invalid-email")
             }
-            return try await keys.lookup(email: email, tenant: user.tenantID)
+            // `tenant` (a slug): an account of another tenant, when both allow cross-tenant shares.
+            var target: UUID?
+            if let slug = request.uri.queryParameters.get("tenant") {
+                guard (1...64).contains(slug.utf8.count) else {
+                    throw Problem.badRequest("tenant must be a tenant's slug", type: "urn:coffre:problem:bad-tenant")
+                }
+                target = try await keys.sharingTenant(slug: String(slug), caller: user.tenantID)
+            }
+            return try await keys.lookup(email: email, tenant: user.tenantID, in: target)
         }
         router.post("/v1/keys") { request, context -> Response in
             let user = try AuthenticatedUser(context)

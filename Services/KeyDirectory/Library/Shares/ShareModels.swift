@@ -16,7 +16,10 @@ struct CreateShareRequest: Decodable, Sendable {
 struct ShareView: ResponseCodable, Sendable {
     var id: String
     var owner_account_id: String
+    var owner_tenant_id: String
     var recipient_account_id: String
+    /// The owner's tenant unless the two tenants allow cross-tenant shares.
+    var recipient_tenant_id: String
     var node_id: String
     var kind: String
     var parcels: [JSONValue]

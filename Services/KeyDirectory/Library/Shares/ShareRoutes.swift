@@ -88,10 +88,12 @@ struct ShareRoutes: Sendable {
 
         return try await store.createShare(tenant: user.tenantID, owner: user.accountID, recipient: recipient, node: node,
                                            kind: body.kind, parcels: body.parcels) { connection in
-            // Row-level security limits these reads to the caller's tenant:
-            // an account of another tenant is as unknown as no account.
-            guard let keys = try await store.keys.currentKeys(account: recipient, on: connection) else {
-                throw Problem.notFound("No account with published keys has this id in your tenant.")
+            // Row-level security limits these reads to the caller's tenant
+            // (and to other tenants when both allow cross-tenant shares): an
+            // account of any other tenant is as unknown as no account.
+            guard let keys = try await store.keys.currentKeys(account: recipient, on: connection),
+                  let recipientTenant = try await store.keys.tenant(of: recipient, on: connection) else {
+                throw Problem.notFound("No account with published keys has this id in your tenant (or in a tenant yours may share with).")
             }
             guard !keys.revoked else {
                 throw Problem.conflict("the recipient's keys are revoked", type: "urn:coffre:problem:recipient-keys-revoked")
@@ -110,6 +112,7 @@ struct ShareRoutes: Sendable {
                 throw Problem.badRequest("parcels[\(index)]: the signature does not verify with your current signing key",
                                          type: "urn:coffre:problem:bad-signature")
             }
+            return recipientTenant
         }
     }
 }

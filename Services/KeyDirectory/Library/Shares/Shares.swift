@@ -8,6 +8,8 @@ import Hummingbird
 enum SharesModule {
     /// Migration 3 of the `keydir` schema.
     static var migration: Migration { SharesMigration.migration }
+    /// Migration 4: shares across tenants that allow them.
+    static var crossTenantMigration: Migration { CrossTenantMigration.migration }
 
     /// Where blob ingest is and the secret that signs calls to it.
     struct Settings: Sendable {

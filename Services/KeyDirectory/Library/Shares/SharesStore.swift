@@ -22,14 +22,18 @@ struct SharesStore: Sendable {
 
     // MARK: shares
 
-    static let shareColumns = "id, owner_account_id, recipient_account_id, node_id, kind, parcels, created_at, accepted_at"
+    static let shareColumns = """
+        id, owner_account_id, tenant_id, recipient_account_id, COALESCE(recipient_tenant_id, tenant_id), node_id, kind, parcels,
+        created_at, accepted_at
+        """
 
     static func decodeShares(_ rows: PostgresRowSequence) async throws -> [ShareView] {
         var shares: [ShareView] = []
-        for try await (id, owner, recipient, node, kind, parcels, created, accepted)
-            in rows.decode((UUID, UUID, UUID, UUID, String, Data, Date, Date?).self) {
+        for try await (id, owner, ownerTenant, recipient, recipientTenant, node, kind, parcels, created, accepted)
+            in rows.decode((UUID, UUID, UUID, UUID, UUID, UUID, String, Data, Date, Date?).self) {
             let decoded = (try? JSONDecoder().decode([JSONValue].self, from: parcels)) ?? []
-            shares.append(ShareView(id: id.lowerText, owner_account_id: owner.lowerText, recipient_account_id: recipient.lowerText,
+            shares.append(ShareView(id: id.lowerText, owner_account_id: owner.lowerText, owner_tenant_id: ownerTenant.lowerText,
+                                    recipient_account_id: recipient.lowerText, recipient_tenant_id: recipientTenant.lowerText,
                                     node_id: node.lowerText, kind: kind, parcels: decoded, created_at: created, accepted_at: accepted))
         }
         return shares
@@ -39,15 +43,16 @@ struct SharesStore: Sendable {
     /// A second share of the same node to the same recipient replaces the
     /// parcels of the first (same id, so ingest's grant stays the same).
     /// `check` runs first in the transaction, on the same connection, so the
-    /// keys it reads are the ones the share is stored against.
+    /// keys it reads are the ones the share is stored against; it answers
+    /// the recipient's tenant.
     func createShare(tenant: UUID, owner: UUID, recipient: UUID, node: UUID, kind: String, parcels: [JSONValue],
-                     check: (PostgresConnection) async throws -> Void) async throws -> ShareView {
+                     check: (PostgresConnection) async throws -> UUID) async throws -> ShareView {
         let encoded = try JSONEncoder().encode(parcels)
         return try await withTenant(tenant) { connection in
-            try await check(connection)
+            let recipientTenant = try await check(connection)
             let rows = try await connection.query("""
-                INSERT INTO keydir.shares (id, tenant_id, owner_account_id, recipient_account_id, node_id, kind, parcels)
-                VALUES (\(UUID()), \(tenant), \(owner), \(recipient), \(node), \(kind), \(encoded))
+                INSERT INTO keydir.shares (id, tenant_id, owner_account_id, recipient_account_id, recipient_tenant_id, node_id, kind, parcels)
+                VALUES (\(UUID()), \(tenant), \(owner), \(recipient), \(recipientTenant), \(node), \(kind), \(encoded))
                 ON CONFLICT (node_id, recipient_account_id) DO UPDATE
                     SET parcels = EXCLUDED.parcels, kind = EXCLUDED.kind, updated_at = now()
                     WHERE shares.owner_account_id = EXCLUDED.owner_account_id
@@ -56,7 +61,7 @@ struct SharesStore: Sendable {
             guard let share = try await Self.decodeShares(rows).first else {
                 throw Problem.notFound("No such node.")
             }
-            try await emit("coffre.share.created", share: share, tenant: tenant, owner: owner, on: connection)
+            try await emit("coffre.share.created", share: share, on: connection)
             return share
         }
     }
@@ -84,28 +89,29 @@ struct SharesStore: Sendable {
         }
     }
 
-    /// The owner revokes or the recipient declines: the row goes and
-    /// `share.revoked` tells ingest to withdraw the grant.
+    /// The owner revokes or the recipient declines (from its own tenant, for
+    /// a cross-tenant share): the row goes and `share.revoked` tells ingest
+    /// to withdraw the grant.
     func delete(_ id: UUID, by account: UUID, tenant: UUID) async throws {
         try await withTenant(tenant) { connection in
             let rows = try await connection.query("""
                 DELETE FROM keydir.shares WHERE id = \(id) AND (owner_account_id = \(account) OR recipient_account_id = \(account))
                 RETURNING \(unescaped: Self.shareColumns)
                 """, logger: logger)
-            guard let share = try await Self.decodeShares(rows).first, let owner = UUID(uuidString: share.owner_account_id) else {
-                throw Problem.notFound("No such share.")
-            }
-            try await emit("coffre.share.revoked", share: share, tenant: tenant, owner: owner, on: connection)
+            guard let share = try await Self.decodeShares(rows).first else { throw Problem.notFound("No such share.") }
+            try await emit("coffre.share.revoked", share: share, on: connection)
         }
     }
 
-    /// Share events are keyed by the owner, so a share's created and revoked
-    /// events stay in order on one partition.
-    private func emit(_ type: String, share: ShareView, tenant: UUID, owner: UUID, on connection: PostgresConnection) async throws {
+    /// Share events are keyed by the owner and carry the owner's tenant
+    /// (where ingest keeps the grant), whoever ended the share, so a share's
+    /// created and revoked events stay in order on one partition.
+    private func emit(_ type: String, share: ShareView, on connection: PostgresConnection) async throws {
+        guard let tenant = UUID(uuidString: share.owner_tenant_id), let owner = UUID(uuidString: share.owner_account_id) else { return }
         try await outbox.enqueueAccountEvent(type, source: Self.source, topic: Self.topic, tenant: tenant, account: owner, data: [
             "share_id": .string(share.id), "owner_account_id": .string(share.owner_account_id),
-            "recipient_account_id": .string(share.recipient_account_id), "node_id": .string(share.node_id),
-            "kind": .string(share.kind),
+            "recipient_account_id": .string(share.recipient_account_id), "recipient_tenant_id": .string(share.recipient_tenant_id),
+            "node_id": .string(share.node_id), "kind": .string(share.kind),
         ], on: connection, logger: logger)
     }
 
