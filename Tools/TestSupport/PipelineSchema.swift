@@ -56,6 +56,14 @@ public enum PipelineSchema {
         }
     }
 
+    /// The counter alone: one row, cheap enough to poll.
+    public static func applied(_ client: PostgresClient, schema: String, logger: Logger) async throws -> Int64 {
+        let rows = try await client.query("SELECT applied FROM \(unescaped: PostgresSetup.identifier(schema)).counter WHERE id = 1",
+                                          logger: logger)
+        for try await applied in rows.decode(Int64.self) { return applied }
+        throw Problem.notFound("counter row missing")
+    }
+
     public static func counts(_ client: PostgresClient, schema: String, logger: Logger) async throws -> Counts {
         let s = PostgresSetup.identifier(schema)
         let rows = try await client.query("""
