@@ -89,7 +89,8 @@ let package = Package(
         // migrations, events, outbox, idempotent consumption, errors, bootstrap.
         .target(
             name: "CoffreCore",
-            dependencies: ["Kafka", "Sodium", hummingbird, httpTypes, postgres, logging, metrics, prometheus, lifecycle],
+            dependencies: ["Kafka", "Sodium", hummingbird, .product(name: "HummingbirdCore", package: "hummingbird"), httpTypes,
+                           postgres, logging, metrics, prometheus, lifecycle],
             path: "Shared/CoffreCore"
         ),
     ]
