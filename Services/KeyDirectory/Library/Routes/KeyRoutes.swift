@@ -4,7 +4,8 @@ import Hummingbird
 
 /// Accounts' keys (docs/keydir-api.md, "Routes"): lookups within the
 /// caller's tenant (or another one, when both allow cross-tenant shares),
-/// an account's history, and changes to the caller's own keys. Every handler takes the gateway-verified user first.
+/// an account's history, and changes to the caller's own keys. Every
+/// handler takes the gateway-verified user first.
 struct KeyRoutes: Sendable {
     let keys: KeyStore
 
