@@ -65,13 +65,13 @@ struct LinkRoutes: Sendable {
         let link = try await directory.link(id)
         let tenant = link.tenant!, owner = link.owner!
         let ip = Self.clientIP(request)
-        if let seconds = try await store.transferBlocked(tenant: tenant, account: owner) {
+        if let seconds = try await store.transferBlocked(tenant: tenant, .account(owner)) {
             var problem = Problem(.tooManyRequests, type: "urn:coffre:problem:transfer-quota", title: "Transfer quota used up",
                                   detail: "The owner's transfer allowance for the rolling window is used up.")
             problem.headers[.retryAfter] = String(seconds)
             throw problem
         }
-        if let ip, let seconds = try await store.transferBlocked(tenant: tenant, ip: ip) {
+        if let ip, let seconds = try await store.transferBlocked(tenant: tenant, .address(ip)) {
             var problem = Problem(.tooManyRequests, type: "urn:coffre:problem:address-transfer-quota", title: "Transfer quota used up",
                                   detail: "This address has used up its allowance for anonymous link downloads in the rolling window.")
             problem.headers[.retryAfter] = String(seconds)

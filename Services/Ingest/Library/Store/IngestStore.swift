@@ -280,76 +280,90 @@ struct IngestStore: Sendable {
 
     // MARK: transfer allowance (events from quota)
 
-    /// `quota.transfer.exhausted`: downloads by the account stop until `until`.
-    /// `quota.transfer.restored`: they resume.
-    func applyTransferVerdict(_ event: CloudEvent, on connection: PostgresConnection) async throws {
-        if case .object(let data) = event.data, data["scope"] == .string("ip") {
-            return try await applyAddressVerdict(event, on: connection)
+    /// The account (`account_id`) or, with `scope: "ip"`, the client address
+    /// (`ip`, share-link downloads) the verdict is about. The SQL that keys
+    /// each kind of block lives here, once.
+    enum BlockSubject {
+        case account(UUID)
+        case address(String)
+
+        init?(_ data: [String: JSONValue]) {
+            if data["scope"] == .string("ip") {
+                guard case .string(let ip)? = data["ip"], !ip.isEmpty else { return nil }
+                self = .address(ip)
+            } else {
+                guard case .string(let raw)? = data["account_id"], let account = UUID(uuidString: raw) else { return nil }
+                self = .account(account)
+            }
         }
-        guard let tenant = UUID(uuidString: event.tenant), case .object(let data) = event.data,
-              case .string(let rawAccount)? = data["account_id"], let account = UUID(uuidString: rawAccount) else { return }
-        try await connection.setTenant(tenant, logger: logger)
-        if event.type.hasSuffix("quota.transfer.restored") {
-            try await connection.query("DELETE FROM ingest.transfer_blocks WHERE account_id = \(account)", logger: logger)
-        } else if event.type.hasSuffix("quota.transfer.exhausted") {
-            var until = event.time.addingTimeInterval(3600)
-            if case .string(let reset)? = data["window_reset"], let date = RFC3339.parse(reset) { until = date }
-            if case .int(let seconds)? = data["retry_after_seconds"] { until = event.time.addingTimeInterval(TimeInterval(seconds)) }
-            try await connection.query("""
+
+        func lift() -> PostgresQuery {
+            switch self {
+            case .account(let account): "DELETE FROM ingest.transfer_blocks WHERE account_id = \(account)"
+            case .address(let ip): "DELETE FROM ingest.address_blocks WHERE ip = \(ip)"
+            }
+        }
+
+        func block(tenant: UUID, until: Date) -> PostgresQuery {
+            switch self {
+            case .account(let account): """
                 INSERT INTO ingest.transfer_blocks (tenant_id, account_id, until) VALUES (\(tenant), \(account), \(until))
                 ON CONFLICT (account_id) DO UPDATE SET until = EXCLUDED.until
-                """, logger: logger)
+                """
+            case .address(let ip): """
+                INSERT INTO ingest.address_blocks (tenant_id, ip, until) VALUES (\(tenant), \(ip), \(until))
+                ON CONFLICT (tenant_id, ip) DO UPDATE SET until = EXCLUDED.until
+                """
+            }
         }
-        try await connection.setTenant(nil, logger: logger)
+
+        func secondsLeft() -> PostgresQuery {
+            switch self {
+            case .account(let account): """
+                SELECT ceil(extract(epoch FROM until - now()))::bigint FROM ingest.transfer_blocks
+                WHERE account_id = \(account) AND until > now()
+                """
+            case .address(let ip): """
+                SELECT ceil(extract(epoch FROM until - now()))::bigint FROM ingest.address_blocks
+                WHERE ip = \(ip) AND until > now()
+                """
+            }
+        }
     }
 
-    /// The same verdicts about a client address (`scope: "ip"`): its
-    /// anonymous share-link downloads stop until `until`, or resume.
-    private func applyAddressVerdict(_ event: CloudEvent, on connection: PostgresConnection) async throws {
+    /// `quota.transfer.exhausted` blocks the subject's downloads until its
+    /// `retry_after_seconds`, else its `window_reset`, else an hour;
+    /// `quota.transfer.restored` lifts the block.
+    func applyTransferVerdict(_ event: CloudEvent, on connection: PostgresConnection) async throws {
         guard let tenant = UUID(uuidString: event.tenant), case .object(let data) = event.data,
-              case .string(let ip)? = data["ip"], !ip.isEmpty else { return }
-        try await connection.setTenant(tenant, logger: logger)
+              let subject = BlockSubject(data) else { return }
+        let query: PostgresQuery
         if event.type.hasSuffix("quota.transfer.restored") {
-            try await connection.query("DELETE FROM ingest.address_blocks WHERE tenant_id = \(tenant) AND ip = \(ip)", logger: logger)
+            query = subject.lift()
         } else if event.type.hasSuffix("quota.transfer.exhausted") {
             var until = event.time.addingTimeInterval(3600)
             if case .string(let reset)? = data["window_reset"], let date = RFC3339.parse(reset) { until = date }
             if case .int(let seconds)? = data["retry_after_seconds"] { until = event.time.addingTimeInterval(TimeInterval(seconds)) }
-            try await connection.query("""
-                INSERT INTO ingest.address_blocks (tenant_id, ip, until) VALUES (\(tenant), \(ip), \(until))
-                ON CONFLICT (tenant_id, ip) DO UPDATE SET until = EXCLUDED.until
-                """, logger: logger)
+            query = subject.block(tenant: tenant, until: until)
+        } else {
+            return
         }
+        try await connection.setTenant(tenant, logger: logger)
+        try await connection.query(query, logger: logger)
         try await connection.setTenant(nil, logger: logger)
     }
 
-    /// Seconds until `ip` may download the tenant's share links again, or nil.
-    func transferBlocked(tenant: UUID, ip: String) async throws -> Int? {
+    /// Seconds until the subject may download again, or nil when it is not blocked.
+    func transferBlocked(tenant: UUID, _ subject: BlockSubject) async throws -> Int? {
         try await withTenant(tenant) { connection in
-            let rows = try await connection.query("""
-                SELECT ceil(extract(epoch FROM until - now()))::bigint FROM ingest.address_blocks
-                WHERE ip = \(ip) AND until > now()
-                """, logger: logger)
+            let rows = try await connection.query(subject.secondsLeft(), logger: logger)
             for try await seconds in rows.decode(Int64.self) { return Int(max(1, seconds)) }
             return nil
         }
     }
 
-    /// Seconds until the account may download again, or nil.
     func transferBlocked(_ user: AuthenticatedUser) async throws -> Int? {
-        try await transferBlocked(tenant: user.tenantID, account: user.accountID)
-    }
-
-    /// The same for any account (a share link's owner pays for its downloads).
-    func transferBlocked(tenant: UUID, account: UUID) async throws -> Int? {
-        try await withTenant(tenant) { connection in
-            let rows = try await connection.query("""
-                SELECT ceil(extract(epoch FROM until - now()))::bigint FROM ingest.transfer_blocks
-                WHERE account_id = \(account) AND until > now()
-                """, logger: logger)
-            for try await seconds in rows.decode(Int64.self) { return Int(max(1, seconds)) }
-            return nil
-        }
+        try await transferBlocked(tenant: user.tenantID, .account(user.accountID))
     }
 
     // MARK: usage (quota reconciliation)
