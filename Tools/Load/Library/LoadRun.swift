@@ -295,7 +295,11 @@ public final class LoadRun: Sendable {
     func trust(for account: LoadAccount) throws -> KeyTrust {
         if let trust = trusts.withLock({ $0[account.index] }) { return trust }
         let trust = try KeyTrust(server: options.gateway.absoluteString)
-        return trusts.withLock { $0[account.index, default: trust] }
+        return trusts.withLock { trusts in
+            if let first = trusts[account.index] { return first }
+            trusts[account.index] = trust
+            return trust
+        }
     }
 
     struct ContentMismatch: Error, CustomStringConvertible {
