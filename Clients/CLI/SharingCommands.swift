@@ -118,14 +118,14 @@ struct Share: CoffreCommand {
     @Argument(help: "The remote file or folder.") var node: String
     @Argument(help: "The recipient's email.") var email: String
     @Option(help: ArgumentHelp("The recipient's tenant (slug), if not yours: both tenants must allow cross-tenant shares.",
-                               valueName: "slug")) var tenant: String?
+                               valueName: "slug")) var recipientTenant: String?
 
     func execute() async throws {
         let path = try RemotePath(node)
         let (client, session, store) = try await global.unlockedSession(files)
         let trust = try keyTrust.trust(server: client.server, store: store)
         guard let target = try await client.resolve(session, path: path) else { throw CLIError("cannot share the root folder") }
-        let recipient = try await client.verifiedKeys(session, email: email, inTenant: tenant, trust: trust)
+        let recipient = try await client.verifiedKeys(session, email: email, inTenant: recipientTenant, trust: trust)
         recipient.warnIfNew(email.lowercased())
         let share = try await client.share(session, node: target, with: recipient)
         print("Shared \(path) with \(email.lowercased()) (share \(share.id), \(share.parcels.isEmpty ? "" : "\(share.parcels.count) key(s), ")"

@@ -28,6 +28,9 @@ struct CLISharingTests {
         #expect(try await alice.run(["put", local, "/"]).status == 0)
         let seen = try await alice.run(["keys", bob.email], passwordStdin: false)
         #expect(seen.status == 0 && seen.output.contains("first time seeing the keys"), "\(seen.output)")
+        // Another tenant: refused, since Alice's tenant does not allow cross-tenant shares.
+        let across = try await alice.run(["share", "/report.txt", bob.email, "--recipient-tenant", "elsewhere"])
+        #expect(across.status != 0 && across.output.contains("403") && across.output.contains("other tenants"), "\(across.output)")
         let share = try await alice.run(["share", "/report.txt", bob.email])
         #expect(share.status == 0 && share.output.contains("Shared /report.txt with"), "\(share.output)")
 
