@@ -57,6 +57,8 @@ service_env() {
   echo "INGEST_BLOB_DIR=$COFFRE_DATA/blobs"
   echo "INGEST_QUOTA_URL=http://127.0.0.1:$(port_of quota)"
   echo "QUOTA_INGEST_URL=http://127.0.0.1:$(port_of ingest)"
+  echo "KEYDIR_INGEST_URL=http://127.0.0.1:$(port_of ingest)"
+  echo "INGEST_KEYDIR_URL=http://127.0.0.1:$(port_of keydir)"
   local u
   for u in accounts keydir ingest quota; do
     echo "GATEWAY_$(prefix_of "$u")_URLS=http://127.0.0.1:$(port_of "$u")"

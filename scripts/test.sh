@@ -58,6 +58,17 @@ curl -fsS "http://127.0.0.1:$COFFRE_PORT_BASE/readyz" >/dev/null
 if [[ -z "${COFFRE_TEST_SKIP_LOAD:-}" ]]; then
   log "load smoke: the smoke trace against that stack (~30 s), which must pass verification"
   bash "$COFFRE_SCRIPTS/load.sh" smoke --quiet --json "$COFFRE_DATA/load-smoke.json"
+  # Verification checks what was acknowledged; an operation that never
+  # succeeded acknowledged nothing to check (e.g. every share refused because
+  # keydir could not reach ingest), so that fails the smoke too.
+  python3 - "$COFFRE_DATA/load-smoke.json" <<'PY' || die "load smoke: an operation never succeeded"
+import json, sys
+ops = json.load(open(sys.argv[1]))["operations"]
+idle = [k for k, o in ops.items() if o["offered"] > 0 and o["outcomes"].get("ok", 0) == 0]
+for k in idle:
+    print(f"load smoke: no {k} succeeded out of {ops[k]['offered']}: {ops[k]['outcomes']}")
+sys.exit(1 if idle else 0)
+PY
 fi
 bash "$COFFRE_SCRIPTS/stack.sh" down
 
