@@ -19,6 +19,10 @@ public final class KafkaConsumer: @unchecked Sendable {
     private let logQueue: OpaquePointer
     private let blocking: BlockingExecutor
     private let closed = Mutex(false)
+    /// True once `close()` destroyed the handle without leaving (see there).
+    /// Set and read under its lock around every use of the handle outside
+    /// the serial executor.
+    private let destroyed = Mutex(false)
     private let logger: Logger
 
     public init(configuration: KafkaConfiguration, groupID: String, topics: [String], logger: Logger) throws {
@@ -64,6 +68,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     }
 
     deinit {
+        if destroyed.withLock({ $0 }) { return }
         rd_kafka_queue_destroy(consumerQueue)
         rd_kafka_queue_destroy(logQueue)
         handle.destroy()
@@ -78,7 +83,10 @@ public final class KafkaConsumer: @unchecked Sendable {
         let handle = self.handle
         let consumerQueue = QueueRef(pointer: self.consumerQueue)
         let logQueue = QueueRef(pointer: self.logQueue)
-        return await blocking.run {
+        return await blocking.run { [self] in
+            // close() destroys on this same serial executor, so a poll queued
+            // after it sees the flag and never touches the freed handle.
+            if destroyed.withLock({ $0 }) { return [] }
             while let event = rd_kafka_queue_poll(logQueue.pointer, 0) {
                 handle.handleCommonEvent(event)
                 rd_kafka_event_destroy(event)
@@ -111,10 +119,13 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     /// True once the group gave this consumer at least one partition.
     public var hasAssignment: Bool {
-        var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
-        guard rd_kafka_assignment(handle.pointer, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return false }
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        return list.pointee.cnt > 0
+        destroyed.withLock { destroyed in
+            if destroyed { return false }
+            var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+            guard rd_kafka_assignment(handle.pointer, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return false }
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            return list.pointee.cnt > 0
+        }
     }
 
     /// Marks these messages as processed: their offsets (+1) are stored and
@@ -134,7 +145,10 @@ public final class KafkaConsumer: @unchecked Sendable {
             let entry = rd_kafka_topic_partition_list_add(list, topic, partition)!
             entry.pointee.offset = offset + 1
         }
-        let err = rd_kafka_offsets_store(handle.pointer, list)
+        let handle = self.handle
+        let err = destroyed.withLock { destroyed in
+            destroyed ? RD_KAFKA_RESP_ERR__DESTROY : rd_kafka_offsets_store(handle.pointer, list)
+        }
         if err != RD_KAFKA_RESP_ERR_NO_ERROR {
             // Happens when a partition was revoked meanwhile: the new owner
             // re-reads from the committed offset and the dedupe table absorbs it.
@@ -143,12 +157,35 @@ public final class KafkaConsumer: @unchecked Sendable {
     }
 
     /// Leaves the group, committing stored offsets. Blocking work runs off the cooperative pool.
+    ///
+    /// A consumer stopped before the group gave it any partition has no
+    /// offsets to commit and does not leave: on Tansu (0.6), a LeaveGroup
+    /// from the member that was made leader of a group still forming leaves
+    /// the group without a leader for good, so every later member waits in
+    /// the rebalance. Not leaving lets the broker expire the member after
+    /// `session.timeout.ms` (6 s), and the next member takes over.
     public func close() async {
         let already = closed.withLock { value in
             defer { value = true }
             return value
         }
         if already { return }
+        if !hasAssignment {
+            logger.info("kafka consumer stopped before its first assignment; not leaving the group")
+            let handle = self.handle
+            let queues = (QueueRef(pointer: consumerQueue), QueueRef(pointer: logQueue))
+            // Destroyed now, not at deinit: a handle left alive would go on
+            // heartbeating and be handed partitions it never reads.
+            await blocking.run { [self] in
+                destroyed.withLock { destroyed in
+                    destroyed = true
+                    rd_kafka_queue_destroy(queues.0.pointer)
+                    rd_kafka_queue_destroy(queues.1.pointer)
+                    handle.destroy(leaveGroup: false)
+                }
+            }
+            return
+        }
         let handle = self.handle
         let logger = self.logger
         await blocking.run {

@@ -83,8 +83,15 @@ final class RdKafkaHandle: @unchecked Sendable {
         }
     }
 
-    func destroy() {
-        rd_kafka_destroy(pointer)
+    /// `leaveGroup: false` destroys a consumer without the LeaveGroup that
+    /// `rd_kafka_destroy` would otherwise send: the broker expires the member
+    /// after its session timeout instead.
+    func destroy(leaveGroup: Bool = true) {
+        if leaveGroup {
+            rd_kafka_destroy(pointer)
+        } else {
+            rd_kafka_destroy_flags(pointer, Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE))
+        }
     }
 }
 
