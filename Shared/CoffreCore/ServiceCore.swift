@@ -190,3 +190,12 @@ public func withTimeout<T: Sendable>(_ duration: Duration, _ body: @escaping @Se
         return try await group.next()!
     }
 }
+
+/// Waits `duration` between rounds of a background loop, but wakes as soon as
+/// the service group begins a graceful shutdown (or the task is cancelled),
+/// so SIGTERM is not held up by a long sweep or flush interval.
+public func pauseUnlessShuttingDown(for duration: Duration) async {
+    try? await cancelWhenGracefulShutdown {
+        try await Task.sleep(for: duration)
+    }
+}

@@ -124,7 +124,7 @@ public final class RevocationList: Service, Sendable {
                         ])
                     }
                 }
-                try? await Task.sleep(for: self.interval)
+                await pauseUnlessShuttingDown(for: self.interval)
             }
         }
     }

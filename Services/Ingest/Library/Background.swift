@@ -37,7 +37,7 @@ public final class TransferMeter: Service, Sendable {
     public func run() async throws {
         var from = Date()
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: interval)
+            await pauseUnlessShuttingDown(for: interval)
             from = await flush(since: from)
         }
         _ = await flush(since: from)
@@ -97,7 +97,7 @@ final class Janitor: Service, Sendable {
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             if ready.isSet { await sweep() }
-            try? await Task.sleep(for: interval)
+            await pauseUnlessShuttingDown(for: interval)
         }
     }
 

@@ -15,7 +15,7 @@ struct Sweeper: Service {
 
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: interval)
+            await pauseUnlessShuttingDown(for: interval)
             guard ready.isSet else { continue }
             do {
                 let released = try await store.sweepExpired()
