@@ -53,11 +53,15 @@ fi
 log "stack smoke test: all five services ready through ./coffre up's path"
 # Trusting X-Forwarded-For lets the load smoke's synthetic accounts be
 # separate clients (the per-IP limit would otherwise shed them).
-# keydir joins a consumer group of its own: a broker left running from an
-# earlier run can hold the default group's departed members for its session
-# timeout, and keydir would publish no keys during the 30 s smoke. A new
-# group reads the accounts topic from the start; what was applied is skipped.
-KEYDIR_CONSUMER_GROUP="keydir-smoke-$RANDOM$RANDOM" GATEWAY_TRUST_FORWARDED_FOR=true bash "$COFFRE_SCRIPTS/stack.sh" up
+# The consumers join groups of their own: on Tansu, a member that left in
+# the middle of its first join (a test process stopped right after start)
+# can keep a group rebalancing for minutes, and a stack on that group would
+# apply no events during the 30 s smoke (keydir publishes no keys, ingest
+# grants no shares). A new group reads its topics from the start; events
+# already applied are skipped by their ids.
+smoke_group="smoke-$RANDOM$RANDOM"
+KEYDIR_CONSUMER_GROUP="keydir-$smoke_group" INGEST_CONSUMER_GROUP="ingest-$smoke_group" \
+  QUOTA_CONSUMER_GROUP="quota-$smoke_group" GATEWAY_TRUST_FORWARDED_FOR=true bash "$COFFRE_SCRIPTS/stack.sh" up
 curl -fsS "http://127.0.0.1:$COFFRE_PORT_BASE/readyz" >/dev/null
 if [[ -z "${COFFRE_TEST_SKIP_LOAD:-}" ]]; then
   log "load smoke: the smoke trace against that stack (~30 s), which must pass verification"

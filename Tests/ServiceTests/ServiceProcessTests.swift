@@ -26,6 +26,13 @@ struct ServiceProcessTests {
             "COFFRE_KAFKA_BROKERS": TestEnvironment.kafkaBrokers!,
             "\(prefix)_HTTP_PORT": String(port),
             "INGEST_BLOB_DIR": NSTemporaryDirectory() + TestEnvironment.unique("blobs"),
+            // Groups of their own: these processes stop moments after they
+            // subscribe, and a member that leaves in the middle of its first
+            // join can keep a group rebalancing on the test broker (Tansu),
+            // which would stall the next stack that uses the default group.
+            "KEYDIR_CONSUMER_GROUP": TestEnvironment.unique("keydir-process"),
+            "INGEST_CONSUMER_GROUP": TestEnvironment.unique("ingest-process"),
+            "QUOTA_CONSUMER_GROUP": TestEnvironment.unique("quota-process"),
         ]
         env.merge(extra) { _, new in new }
         return try ChildProcess.coffre(exe, [], environment: env)
