@@ -89,15 +89,16 @@ let package = Package(
         // migrations, events, outbox, idempotent consumption, errors, bootstrap.
         .target(
             name: "CoffreCore",
-            dependencies: ["Kafka", "Sodium", hummingbird, .product(name: "HummingbirdCore", package: "hummingbird"), httpTypes,
+            dependencies: ["Kafka", "Sodium", hummingbird, httpTypes,
                            postgres, logging, metrics, prometheus, lifecycle],
             path: "Shared/CoffreCore"
         ),
     ]
-        // Gateway: AsyncHTTPClient to reach upstreams; the NIO and HTTPTypes
-        // modules its proxy and headers code imports directly.
+        // Gateway: AsyncHTTPClient to reach upstreams; the NIO, HTTPTypes and
+        // HummingbirdCore modules its proxy, headers and bulk-read server
+        // channel code imports directly.
         + service("Gateway", executable: "gateway", extra: [
-            httpClient, httpTypes, .product(name: "NIOCore", package: "swift-nio"),
+            httpClient, httpTypes, .product(name: "HummingbirdCore", package: "hummingbird"), .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
         ])
         // swift-crypto only for TOTP's HMAC-SHA1 (RFC 6238), which libsodium lacks;

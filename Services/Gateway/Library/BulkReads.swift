@@ -31,7 +31,7 @@ struct BulkReadHTTP1Channel: ServerChildChannel {
 
 extension HTTPServerBuilder {
     /// `.http1(configuration:)` with reads of up to `maxRead` bytes.
-    public static func http1(configuration: HTTP1Channel.Configuration, maxRead: Int) -> HTTPServerBuilder {
+    static func http1(configuration: HTTP1Channel.Configuration, maxRead: Int) -> HTTPServerBuilder {
         .init { responder in
             BulkReadHTTP1Channel(inner: HTTP1Channel(responder: responder, configuration: configuration), maxRead: maxRead)
         }
