@@ -9,6 +9,10 @@
 #    the clock (client-side Argon2id is not part of the server's work);
 #    closed loop for the maximum rate, then an open loop at 80% of it for
 #    latency measured from each request's intended start.
+#
+# COFFRE_BENCH_DRY=1 prints the section and leaves bench/RESULTS.md alone;
+# COFFRE_BENCH_PROFILE=DIR records the gateway phases system-wide with perf
+# (cpu-clock) into DIR/signups.data.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 SIGNUPS="${1:-6000}"
@@ -54,7 +58,14 @@ log "pgbench: raw signup-shaped transactions (8 clients, 15 s)"
 pg_tps=$(PGPASSWORD=coffre pgbench -n -h 127.0.0.1 -p "$COFFRE_PG_PORT" -U coffre -c 8 -j 2 -T 15 -f "$COFFRE_ROOT/bench/signup.pgbench" coffre 2>&1 \
   | awk '/^tps = / {print int($3); exit}')
 log "coffre-bench signups through the gateway"
+perf_pid=""
+if [[ -n "${COFFRE_BENCH_PROFILE:-}" ]]; then
+  mkdir -p "$COFFRE_BENCH_PROFILE"
+  perf record -q -a -g -e cpu-clock -o "$COFFRE_BENCH_PROFILE/signups.data" 2>/dev/null &
+  perf_pid=$!; sleep 1
+fi
 result=$("$BIN/coffre-bench" signups --gateway "http://127.0.0.1:$GW_PORT" --count "$SIGNUPS" --concurrency 32 --seconds 10 | tail -n 1)
+[[ -z "$perf_pid" ]] || { kill -TERM "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; }
 get() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); v=d[sys.argv[2]][sys.argv[3]]; print(v if isinstance(v, dict) else f'{v:.{sys.argv[4]}f}')" "$result" "$@"; }
 max_rate=$(get closed_loop per_second 0); closed_statuses=$(get closed_loop statuses 0)
 offered=$(get open_loop offered_per_second 0); achieved=$(get open_loop achieved_per_second 0)
@@ -79,7 +90,8 @@ python3 -c "import json,sys; s=json.loads(sys.argv[1])['closed_loop']['statuses'
   || die "signups did not all succeed: $closed_statuses"
 
 machine="$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME"), PostgreSQL $(psql --version | awk '{print $3}')"
-python3 "$COFFRE_ROOT/bench/update_results.py" signups <<MD
+section="$(mktemp)"
+cat >"$section" <<MD
 ## Signups through the gateway
 
 Command: \`bench/signups.sh $SIGNUPS\` (part of \`./coffre bench\`; services and coffre-bench built $CONFIG, $(date -u +%Y-%m-%d)). Machine: $machine.
@@ -94,4 +106,6 @@ The load generator, gateway, accounts, Postgres and the broker share the machine
 
 Gateway / raw Postgres: **$ratio** (target ≥ 0.5); p99 at 80% of the maximum: **$p99 ms** (target < 50 ms; raw Postgres alone at that rate: $pg_p99 ms).
 MD
+if [[ -n "${COFFRE_BENCH_DRY:-}" ]]; then cat "$section"; else python3 "$COFFRE_ROOT/bench/update_results.py" signups <"$section"; fi
+rm -f "$section"
 echo "pgbench: $pg_tps tps; gateway signups: $max_rate/s (ratio $ratio); open loop at $offered/s: p99 $p99 ms (pgbench at that rate: p99 $pg_p99 ms)"
