@@ -2,6 +2,7 @@ import CoffreCore
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// What the test script (`./coffre test`) provides to integration tests:
 /// a private Postgres, a Tansu broker, the Tansu binary, the build's bin dir.
@@ -55,18 +56,32 @@ public enum TestEnvironment {
         }
     }
 
-    /// A TCP port nobody listens on right now.
+    /// A TCP port nobody listens on right now, handed out once per test
+    /// process. Taken below the kernel's ephemeral range (32768–60999 here)
+    /// and not by binding port 0: a port the kernel picked for a bind is
+    /// soon the source port of some outgoing connection of a test running
+    /// in parallel, and the server meant for it then cannot bind.
     public static func freePort() -> Int {
+        while true {
+            let candidate = nextPort.withLock { next -> Int in
+                defer { next = next >= 31_999 ? 20_000 : next + 1 }
+                return next
+            }
+            if canBind(candidate) { return candidate }
+        }
+    }
+
+    private static let nextPort = Mutex(20_000 + Int(getpid() % 120) * 100)
+
+    private static func canBind(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = 0
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return Int(UInt16(bigEndian: addr.sin_port))
+        let len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } } == 0
     }
 
     /// Polls `condition` until it holds or `timeout` passes.
