@@ -104,6 +104,59 @@ struct SharedAccessTests {
         }
     }
 
+    static func foreignGrants(_ share: UUID) async throws -> Int {
+        try await TestEnvironment.withPostgres(poolSize: 1) { pg in
+            let rows = try await pg.query("SELECT count(*) FROM ingest.foreign_grants WHERE id = \(share)", logger: TestEnvironment.logger)
+            for try await n in rows.decode(Int64.self) { return Int(n) }
+            return 0
+        }
+    }
+
+    /// A share across tenants leaves a pointer in `foreign_grants`; deleting
+    /// the owner's account, or the grantee's, removes it with the grant.
+    @Test func deletedAccountsTakeTheirCrossTenantPointersAlong() async throws {
+        try await H.run { h in
+            let owner = H.user()
+            let grantee = H.user()  // another tenant
+            let first = try await h.upload(owner, [1])
+            let second = try await h.upload(owner, [2])
+            let toGrantee = UUID(), toDoomedGrantee = UUID()
+            let doomed = H.user()
+            try await TestEnvironment.withPostgres(poolSize: 1) { pg in
+                let store = IngestStore(postgres: pg, outbox: Outbox(schema: "ingest"), logger: TestEnvironment.logger)
+                func share(_ id: UUID, _ node: UUID, to recipient: VerifiedIdentity) async throws {
+                    var event = Self.shareEvent("coffre.share.created", share: id, owner: owner, recipient: recipient, node: node, kind: "file")
+                    if case .object(var data) = event.data {
+                        data["recipient_tenant_id"] = .string(recipient.tenantID!.lower)
+                        event.data = .object(data)
+                    }
+                    try await pg.withTransaction(logger: TestEnvironment.logger) { c in try await store.applyShareEvent(event, on: c) }
+                }
+                try await share(toGrantee, first.node, to: grantee)
+                try await share(toDoomedGrantee, second.node, to: doomed)
+            }
+            #expect(try await Self.foreignGrants(toGrantee) == 1)
+            #expect(try await Self.foreignGrants(toDoomedGrantee) == 1)
+            #expect(try await h.call(.get, "/v1/nodes/\(first.node.lower)/content", as: grantee).body == [1])
+
+            try await TestEnvironment.withPostgres(poolSize: 1) { pg in
+                let store = IngestStore(postgres: pg, outbox: Outbox(schema: "ingest"), logger: TestEnvironment.logger)
+                // The grantee's account goes first: only its own pointer goes.
+                try await pg.withTransaction(logger: TestEnvironment.logger) { c in
+                    try await store.purgeAccount(tenant: doomed.tenantID!, account: doomed.accountID!, on: c)
+                }
+                #expect(try await Self.foreignGrants(toDoomedGrantee) == 0)
+                #expect(try await Self.foreignGrants(toGrantee) == 1)
+                // Then the owner's: the rest.
+                try await pg.withTransaction(logger: TestEnvironment.logger) { c in
+                    try await store.purgeAccount(tenant: owner.tenantID!, account: owner.accountID!, on: c)
+                }
+            }
+            #expect(try await Self.foreignGrants(toGrantee) == 0)
+            #expect(try await h.call(.get, "/v1/nodes/\(first.node.lower)/content", as: grantee).status == .notFound)
+        }
+    }
+
     /// `GET /internal/v1/nodes/{id}`: the signed account's own node, with a
     /// folder's live descendants; 404 for anyone else's and unsigned calls.
     @Test func internalNodeRouteAnswersForTheOwnerOnly() async throws {

@@ -397,6 +397,13 @@ struct IngestStore: Sendable {
         var doomed: [(UUID, UUID, Int64, String)] = []
         for try await row in rows.decode((UUID, UUID, Int64, String).self) { doomed.append(row) }
         try await discard(versions: doomed, tenant: tenant, account: account, on: connection)
+        // Cross-tenant pointers go with the grants they point at (deleting
+        // the nodes cascades to those), and with a deleted grantee.
+        try await connection.query("""
+            DELETE FROM ingest.foreign_grants
+            WHERE id IN (SELECT id FROM ingest.grants WHERE owner_account_id = \(account))
+               OR (grantee_account_id = \(account) AND grantee_tenant_id = \(tenant))
+            """, logger: logger)
         try await connection.query("DELETE FROM ingest.nodes WHERE account_id = \(account)", logger: logger)
         try await connection.query("""
             UPDATE ingest.upload_expiry SET expires_at = '-infinity'
