@@ -158,8 +158,10 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     /// Leaves the group, committing stored offsets. Blocking work runs off the cooperative pool.
     ///
-    /// A consumer stopped before the group gave it any partition has no
-    /// offsets to commit and does not leave: on Tansu (0.6), a LeaveGroup
+    /// A consumer that holds no partition when stopped (before its first
+    /// assignment, or in the middle of a rebalance) has no offsets of its
+    /// own to commit (at worst, events are replayed and the dedupe table
+    /// absorbs them) and does not leave: on Tansu (0.6), a LeaveGroup
     /// from the member that was made leader of a group still forming leaves
     /// the group without a leader for good, so every later member waits in
     /// the rebalance. Not leaving lets the broker expire the member after
@@ -171,7 +173,7 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
         if already { return }
         if !hasAssignment {
-            logger.info("kafka consumer stopped before its first assignment; not leaving the group")
+            logger.info("kafka consumer stopped holding no partition; not leaving the group")
             let handle = self.handle
             let queues = (QueueRef(pointer: consumerQueue), QueueRef(pointer: logQueue))
             // Destroyed now, not at deinit: a handle left alive would go on
