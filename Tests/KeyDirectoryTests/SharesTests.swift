@@ -237,6 +237,17 @@ struct SharesTests {
             let accepted = try await s.keydir.call(.post, "/v1/shares/\(shareID)/accept", as: bob.identity)
             #expect(accepted.status == .ok && accepted.json["accepted_at"] is String)
             #expect(try await s.keydir.call(.post, "/v1/shares/\(shareID)/accept", as: alice.identity).status == .notFound)
+            // One share by id: its owner and its recipient see it (accepted now), nobody else.
+            for reader in [alice, bob] {
+                let one = try await s.keydir.call(.get, "/v1/shares/\(shareID)", as: reader.identity)
+                #expect(one.status == .ok && one.json["id"] as? String == shareID && one.json["accepted_at"] is String, "\(one.text)")
+                #expect((one.json["parcels"] as? [Any])?.count == 1)
+            }
+            let carol = Person(tenant: alice.tenant), mallory = Person()
+            #expect(try await s.keydir.call(.get, "/v1/shares/\(shareID)", as: carol.identity).status == .notFound)
+            #expect(try await s.keydir.call(.get, "/v1/shares/\(shareID)", as: mallory.identity).status == .notFound)
+            let badID = try await s.keydir.call(.get, "/v1/shares/not-a-uuid", as: bob.identity)
+            #expect(badID.status == .badRequest && badID.text.contains("share id must be a UUID"))
 
             // share.created reaches ingest: Bob reads the file, the folder's tree and its files.
             let granted = try await TestEnvironment.eventually(timeout: .seconds(30), interval: .milliseconds(200)) {
@@ -267,6 +278,7 @@ struct SharesTests {
             #expect(withdrawn)
             #expect(try await SharingDB.grants(to: bob) == 0)
             #expect(Self.ids(try await s.keydir.call(.get, "/v1/shares/incoming", as: bob.identity), "shares").isEmpty)
+            #expect(try await s.keydir.call(.get, "/v1/shares/\(shareID)", as: alice.identity).status == .notFound)
             // Alice still reads her own.
             #expect(try await s.ingestCall(.get, "/v1/nodes/\(file.lower)/content", as: alice.identity).body == [1, 2, 3])
         }

@@ -2785,6 +2785,54 @@ public enum OpenAPIDocument {
       }
     },
     "/v1/shares/{id}": {
+      "get": {
+        "operationId": "getShare",
+        "summary": "One share (its owner or its recipient)",
+        "tags": [
+          "shares"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The share id.",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The share.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Share"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      },
       "delete": {
         "operationId": "deleteShare",
         "summary": "Revoke (owner) or decline (recipient) a share",

@@ -117,6 +117,7 @@ public enum PublicRoutes {
         .init(.get, "/v1/shares/incoming", .keydir, .token),
         .init(.get, "/v1/shares/outgoing", .keydir, .token),
         .init(.post, "/v1/shares/{id}/accept", .keydir, .token),
+        .init(.get, "/v1/shares/{id}", .keydir, .token),
         .init(.delete, "/v1/shares/{id}", .keydir, .token),
         .init(.post, "/v1/links", .keydir, .token),
         .init(.get, "/v1/links", .keydir, .token),

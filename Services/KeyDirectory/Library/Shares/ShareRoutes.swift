@@ -26,6 +26,10 @@ struct ShareRoutes: Sendable {
             let user = try AuthenticatedUser(context)
             return ShareList(shares: try await store.shares(of: user.accountID, tenant: user.tenantID, incoming: false))
         }
+        router.get("/v1/shares/{id}") { _, context -> ShareView in
+            let user = try AuthenticatedUser(context)
+            return try await store.share(try Self.id(context, "share id"), for: user.accountID, tenant: user.tenantID)
+        }
         router.post("/v1/shares/{id}/accept") { _, context -> ShareView in
             let user = try AuthenticatedUser(context)
             return try await store.accept(try Self.id(context, "share id"), recipient: user.accountID, tenant: user.tenantID)

@@ -77,6 +77,19 @@ struct SharesStore: Sendable {
         }
     }
 
+    /// One share, for its owner or its recipient (a cross-tenant recipient
+    /// asks from its own tenant; row-level security lets it see the row).
+    func share(_ id: UUID, for account: UUID, tenant: UUID) async throws -> ShareView {
+        try await withTenant(tenant) { connection in
+            let rows = try await connection.query("""
+                SELECT \(unescaped: Self.shareColumns) FROM keydir.shares
+                WHERE id = \(id) AND (owner_account_id = \(account) OR recipient_account_id = \(account))
+                """, logger: logger)
+            guard let share = try await Self.decodeShares(rows).first else { throw Problem.notFound("No such share.") }
+            return share
+        }
+    }
+
     func accept(_ id: UUID, recipient: UUID, tenant: UUID) async throws -> ShareView {
         try await withTenant(tenant) { connection in
             let rows = try await connection.query("""
