@@ -140,12 +140,20 @@ final class BodyProgress: Sendable {
     private let broken = Atomic<Bool>(false)
     var isStarted: Bool { started.load(ordering: .acquiring) }
     var isBroken: Bool { broken.load(ordering: .acquiring) }
-    func markStarted() { started.store(true, ordering: .releasing) }
+    /// True for the first caller only: the client's body can be read once.
+    func claim() -> Bool {
+        started.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+    }
     func markBroken() { broken.store(true, ordering: .releasing) }
 }
 
 /// The body ended short of its `Content-Length`.
 struct IncompleteBody: Error {}
+
+/// The HTTP client asked for the client's body a second time (it retries a
+/// request on a fresh connection when the pooled one closed under it) after
+/// the first attempt had begun to read it: the bytes already read are gone.
+struct BodyAlreadyRead: Error {}
 
 /// The client's body as the HTTP client reads it. A read error (the client
 /// disconnected, or the idle timeout closed its connection) is rethrown to
@@ -153,6 +161,13 @@ struct IncompleteBody: Error {}
 /// finishing it. An end short of the declared length is made such an error
 /// here (the HTTP client would abort too, but report it as its own length
 /// mismatch), so every break-off is known to be the client's doing.
+///
+/// The client's body is a single-pass stream (Hummingbird's request body
+/// allows one iterator; a second one is a fatal error, which took the
+/// gateway down once in CI when the HTTP client retried a request). So the
+/// body is claimed by the first iterator that actually reads: an attempt
+/// that made an iterator and never read leaves it for the next attempt, and
+/// a later attempt after reading began fails with `BodyAlreadyRead`.
 struct TrackedBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
     typealias Element = ByteBuffer
     let base: Base
@@ -160,13 +175,18 @@ struct TrackedBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable wher
     let progress: BodyProgress
 
     struct AsyncIterator: AsyncIteratorProtocol {
-        var base: Base.AsyncIterator
+        let source: Base
+        var base: Base.AsyncIterator?
         var remaining: Int?
         let progress: BodyProgress
 
         mutating func next() async throws -> ByteBuffer? {
+            if base == nil {
+                guard progress.claim() else { throw BodyAlreadyRead() }
+                base = source.makeAsyncIterator()
+            }
             do {
-                guard let chunk = try await base.next() else {
+                guard let chunk = try await base!.next() else {
                     if let remaining, remaining > 0 { throw IncompleteBody() }
                     return nil
                 }
@@ -180,8 +200,7 @@ struct TrackedBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable wher
     }
 
     func makeAsyncIterator() -> AsyncIterator {
-        progress.markStarted()
-        return AsyncIterator(base: base.makeAsyncIterator(), remaining: length, progress: progress)
+        AsyncIterator(source: base, base: nil, remaining: length, progress: progress)
     }
 }
 
