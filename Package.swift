@@ -123,7 +123,7 @@ let package = Package(
             // Schemas and helpers shared by the testkit process and the tests.
             .target(
                 name: "CoffreTestSupport",
-                dependencies: ["CoffreCore", "Kafka", postgres, logging],
+                dependencies: ["CoffreCore", "Kafka", postgres, logging, httpClient, httpTypes, lifecycle],
                 path: "Tools/TestSupport"
             ),
             .executableTarget(

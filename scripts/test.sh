@@ -41,10 +41,19 @@ COFFRE_BIN_DIR="$(swift build --show-bin-path)"
 export COFFRE_TEST_POSTGRES_URL COFFRE_TEST_KAFKA_BROKERS COFFRE_BIN_DIR TANSU_BIN COFFRE_VENV
 
 log "swift tests"
+# In-process services print a timestamped line as they start, answer and
+# stop (TestEnvironment.trace), so a test that hangs shows where. The whole
+# run is bounded too (it takes about 16 minutes here): a hang fails the
+# suite with a message instead of holding CI until its own limit.
+export COFFRE_TEST_TRACE=1
+test_timeout="${COFFRE_TEST_TIMEOUT:-2700}"
 set +e
-swift test --skip-build --no-parallel 2>&1 | tee "$COFFRE_DATA/swift-test.log"
+timeout -k 30 "$test_timeout" swift test --skip-build --no-parallel 2>&1 | tee "$COFFRE_DATA/swift-test.log"
 test_rc=${PIPESTATUS[0]}
 set -e
+if [[ $test_rc -eq 124 || $test_rc -eq 137 ]]; then
+  log "swift tests did not finish within ${test_timeout}s and were stopped; the last lines above show the test that hung"
+fi
 if [[ $test_rc -ne 0 ]]; then
   log "swift tests failed (exit $test_rc); full output: $COFFRE_DATA/swift-test.log"
   exit "$test_rc"

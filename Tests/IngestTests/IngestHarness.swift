@@ -4,18 +4,16 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
-import HummingbirdTesting
 @testable import Ingest
 import Logging
 import NIOCore
 import PostgresNIO
 
-/// Runs the ingest service in-process on a real socket (HummingbirdTesting's
-/// live mode), against the test Postgres and broker, with a fresh blob
+/// Runs the ingest service in-process on a real socket (`LiveService`), against the test Postgres and broker, with a fresh blob
 /// directory, and signs requests the way the gateway does.
 struct IngestHarness {
     static let secret = "ingest-test-secret"
-    let client: any TestClientProtocol
+    let client: LiveClient
     let blobDirectory: String
     let key = InternalAuth.key(from: IngestHarness.secret)
 
@@ -41,8 +39,9 @@ struct IngestHarness {
         logger.logLevel = .warning
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("coffre-ingest-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let app = try IngestApp.build(config: config(blobDirectory: dir, tweak: tweak), logger: logger)
-        try await app.test(.live) { client in
+        let port = TestEnvironment.freePort()
+        let app = try IngestApp.build(config: config(blobDirectory: dir, tweak: { $0.listen.port = port; tweak(&$0) }), logger: logger)
+        try await LiveService.run(app, name: "ingest", port: port, logger: logger) { client in
             let harness = IngestHarness(client: client, blobDirectory: dir)
             let ready = try await TestEnvironment.eventually(timeout: .seconds(30), interval: .milliseconds(100)) {
                 try await client.execute(uri: "/readyz", method: .get).status == .ok

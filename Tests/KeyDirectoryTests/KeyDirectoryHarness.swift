@@ -3,7 +3,6 @@ import CoffreTestSupport
 import Foundation
 import HTTPTypes
 import Hummingbird
-import HummingbirdTesting
 import Kafka
 @testable import KeyDirectory
 import KeyTransparency
@@ -21,7 +20,7 @@ struct KeyDirectoryHarness {
     /// The log key every test instance signs with (pinned by the tests).
     static let logSeed = [UInt8](repeating: 7, count: 32)
     static let origin = "test.coffre.local/keys"
-    let client: any TestClientProtocol
+    let client: LiveClient
     let key = InternalAuth.key(from: KeyDirectoryHarness.secret)
 
     static var verifierKey: String { try! NoteSigner(name: origin, seed: logSeed).verifierKey }
@@ -54,8 +53,9 @@ struct KeyDirectoryHarness {
                     _ body: @Sendable (KeyDirectoryHarness) async throws -> Void) async throws {
         var logger = Logger(label: "keydir-test")
         logger.logLevel = .warning
-        let app = try KeyDirectoryApp.build(config: config(topic: topic, tweak: tweak), logger: logger)
-        try await app.test(.live) { client in
+        let port = TestEnvironment.freePort()
+        let app = try KeyDirectoryApp.build(config: config(topic: topic, tweak: { $0.listen.port = port; tweak(&$0) }), logger: logger)
+        try await LiveService.run(app, name: "keydir", port: port, logger: logger) { client in
             let harness = KeyDirectoryHarness(client: client)
             let ready = try await TestEnvironment.eventually(timeout: .seconds(30), interval: .milliseconds(100)) {
                 try await client.execute(uri: "/readyz", method: .get).status == .ok

@@ -5,7 +5,6 @@ import CoffreTestSupport
 import Foundation
 import HTTPTypes
 import Hummingbird
-import HummingbirdTesting
 import Ingest
 @testable import KeyDirectory
 import KeyTransparency
@@ -43,26 +42,16 @@ struct SharingStack {
             config.blobDirectory = blobs
             config.transferFlush = .milliseconds(200)
             config.consumerGroup = TestEnvironment.unique("ingest-sharing")
-            config.keydirURL = "http://127.0.0.1:\(keydir.client.port!)"
+            config.keydirURL = "http://127.0.0.1:\(keydir.client.port)"
             let ingestApp = try IngestApp.build(config: config, logger: logger)
-            // Not a child task: in CI the in-process ingest once never finished
-            // stopping after cancellation (its server logged "Waiting on child
-            // channel: CancellationError()"), and a task group would wait for it
-            // forever. It is cancelled on the way out and given a bounded time.
-            let stopped = ReadinessFlag()
-            let ingest = Task {
-                defer { stopped.set() }
-                try await ingestApp.runService()
+            try await LiveService.run(ingestApp, name: "ingest", port: ingestPort, logger: logger) { _ in
+                let stack = SharingStack(keydir: keydir, ingestURL: ingestURL)
+                let ready = try await TestEnvironment.eventually(timeout: .seconds(30)) {
+                    (try? await stack.ingestCall(.get, "/readyz", as: nil))?.status == .ok
+                }
+                guard ready else { throw ChildProcessError(message: "ingest never became ready") }
+                try await body(stack)
             }
-            defer { ingest.cancel() }
-            let stack = SharingStack(keydir: keydir, ingestURL: ingestURL)
-            let ready = try await TestEnvironment.eventually(timeout: .seconds(30)) {
-                (try? await stack.ingestCall(.get, "/readyz", as: nil))?.status == .ok
-            }
-            guard ready else { throw ChildProcessError(message: "ingest never became ready") }
-            try await body(stack)
-            ingest.cancel()
-            _ = try? await TestEnvironment.eventually(timeout: .seconds(10)) { stopped.isSet }
         }
     }
 

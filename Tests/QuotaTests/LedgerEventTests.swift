@@ -3,7 +3,6 @@ import CoffreTestSupport
 import Foundation
 import HTTPTypes
 import Hummingbird
-import HummingbirdTesting
 import Ingest
 import Logging
 import NIOCore
@@ -93,11 +92,11 @@ struct LedgerEventTests {
         var ingestConfig = IngestConfiguration(
             common: CommonConfiguration(postgresURL: TestEnvironment.postgresURL!, postgresPoolSize: 6,
                                         kafkaBrokers: TestEnvironment.kafkaBrokers!, internalSecret: H.secret),
-            listen: .init(host: "127.0.0.1", port: 0))
+            listen: .init(host: "127.0.0.1", port: TestEnvironment.freePort()))
         ingestConfig.blobDirectory = dir
         ingestConfig.janitorInterval = .milliseconds(200)
         let ingest = try IngestApp.build(config: ingestConfig, logger: ingestLogger)
-        try await ingest.test(.live) { ingestClient in
+        try await LiveService.run(ingest, name: "ingest", port: ingestConfig.listen.port, logger: ingestLogger) { ingestClient in
             let up = try await TestEnvironment.eventually(timeout: .seconds(30)) {
                 try await ingestClient.execute(uri: "/readyz", method: .get).status == .ok
             }
@@ -145,7 +144,7 @@ struct LedgerEventTests {
             // A group of its own: a quota process elsewhere on the shared broker
             // may hold the default group's partitions.
             let group = TestEnvironment.unique("quota_rec")
-            try await H.run(tweak: { $0.ingestURL = "http://127.0.0.1:\(ingestClient.port!)"; $0.consumerGroup = group }) { h in
+            try await H.run(tweak: { $0.ingestURL = "http://127.0.0.1:\(ingestClient.port)"; $0.consumerGroup = group }) { h in
                 let accounts = users.map { $0.accountID! }
                 let caughtUp = try await TestEnvironment.eventually(timeout: .seconds(120), interval: .milliseconds(250)) {
                     let ledgers = try await Ledgers.read(tenant: tenant, accounts: accounts)

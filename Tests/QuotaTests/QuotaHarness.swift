@@ -3,7 +3,6 @@ import CoffreTestSupport
 import Foundation
 import HTTPTypes
 import Hummingbird
-import HummingbirdTesting
 import Ingest
 import Kafka
 import Logging
@@ -17,7 +16,7 @@ import PostgresNIO
 struct QuotaHarness {
     static let secret = "quota-test-secret"
     static let adminToken = "quota-admin-token"
-    let client: any TestClientProtocol
+    let client: LiveClient
     let key = InternalAuth.key(from: QuotaHarness.secret)
 
     static func config(tweak: (inout QuotaConfiguration) -> Void = { _ in }) -> QuotaConfiguration {
@@ -33,8 +32,9 @@ struct QuotaHarness {
     static func run(tweak: (inout QuotaConfiguration) -> Void = { _ in }, _ body: @Sendable (QuotaHarness) async throws -> Void) async throws {
         var logger = Logger(label: "quota-test")
         logger.logLevel = .warning
-        let app = try QuotaApp.build(config: config(tweak: tweak), logger: logger)
-        try await app.test(.live) { client in
+        let port = TestEnvironment.freePort()
+        let app = try QuotaApp.build(config: config(tweak: { $0.listen.port = port; tweak(&$0) }), logger: logger)
+        try await LiveService.run(app, name: "quota", port: port, logger: logger) { client in
             let harness = QuotaHarness(client: client)
             let ready = try await TestEnvironment.eventually(timeout: .seconds(30), interval: .milliseconds(100)) {
                 try await client.execute(uri: "/readyz", method: .get).status == .ok
@@ -44,7 +44,7 @@ struct QuotaHarness {
         }
     }
 
-    var baseURL: String { "http://127.0.0.1:\(client.port!)" }
+    var baseURL: String { "http://127.0.0.1:\(client.port)" }
     var quotaClient: HTTPQuotaClient { HTTPQuotaClient(baseURL: baseURL, secret: Self.secret, limitTTL: 0) }
 
     struct Reply {

@@ -27,6 +27,13 @@ public enum TestEnvironment {
         return l
     }()
 
+    /// With `COFFRE_TEST_TRACE` set, prints a timestamped step to stderr, so a
+    /// test that hangs shows the last step it reached.
+    public static func trace(_ message: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line) {
+        guard env["COFFRE_TEST_TRACE"] != nil else { return }
+        FileHandle.standardError.write(Data("[trace \(Date().timeIntervalSince1970)] \(file):\(line) \(message())\n".utf8))
+    }
+
     /// A fresh lowercase name, for schemas, topics and groups of one test.
     public static func unique(_ prefix: String) -> String {
         prefix + "_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
