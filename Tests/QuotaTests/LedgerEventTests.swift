@@ -151,11 +151,15 @@ struct LedgerEventTests {
                     return accounts.allSatisfy { ledgers[$0]?.used == expected[$0] }
                 }
                 #expect(caughtUp, "ledgers never matched the uploads and purges")
-                func drift(repair: Bool = false) async throws -> [[String: Any]] {
-                    let reply = try await h.call(.post, "/v1/admin/quota/reconcile\(repair ? "?repair=true" : "")", admin: true)
+                // Every tenant quota knows (the whole test run's), then this one only.
+                func drift(repair: Bool = false, onlyThisTenant: Bool = true) async throws -> [[String: Any]] {
+                    let query = [repair ? "repair=true" : nil, onlyThisTenant ? "tenant=\(tenant.lower)" : nil].compactMap { $0 }
+                    let reply = try await h.call(.post, "/v1/admin/quota/reconcile?\(query.joined(separator: "&"))", admin: true)
                     #expect(reply.status == .ok, "\(reply.text)")
+                    if onlyThisTenant { #expect(reply.json["tenants_checked"] as? Int == 1, "\(reply.text)") }
                     return (reply.json["drift"] as? [[String: Any]] ?? []).filter { $0["tenant_id"] as? String == tenant.lower }
                 }
+                #expect(try await drift(onlyThisTenant: false).isEmpty)
                 #expect(try await drift().isEmpty)
                 // Corrupt one ledger behind quota's back: reported, repaired, gone.
                 try await TestEnvironment.withPostgres(poolSize: 1) { pg in
@@ -164,6 +168,9 @@ struct LedgerEventTests {
                         try await connection.query("UPDATE quota.ledgers SET used = used + 555 WHERE account_id = \(accounts[1])", logger: TestEnvironment.logger)
                     }
                 }
+                // A bad tenant id is refused before anything is repaired: the corruption is still found below.
+                let badTenant = try await h.call(.post, "/v1/admin/quota/reconcile?repair=true&tenant=not-a-uuid", admin: true)
+                #expect(badTenant.status == .badRequest && badTenant.json["type"] as? String == "urn:coffre:problem:invalid-id", "\(badTenant.text)")
                 let found = try await drift(repair: true)
                 #expect(found.count == 1)
                 #expect(found.first?["difference"] as? Int == 555)

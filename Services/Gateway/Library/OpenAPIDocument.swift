@@ -2193,6 +2193,16 @@ public enum OpenAPIDocument {
               "type": "boolean",
               "default": false
             }
+          },
+          {
+            "name": "tenant",
+            "in": "query",
+            "required": false,
+            "description": "Reconcile this tenant only (default: every tenant quota knows).",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
           }
         ],
         "responses": {
@@ -2205,6 +2215,9 @@ public enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
           },
           "401": {
             "$ref": "#/components/responses/Unauthorized"

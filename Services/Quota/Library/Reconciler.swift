@@ -20,9 +20,10 @@ public struct Reconciler: Sendable {
     let key: [UInt8]
     let logger: Logger
 
-    public func run(repair: Bool) async throws -> ReconciliationReport {
+    public func run(repair: Bool, only tenant: UUID? = nil) async throws -> ReconciliationReport {
         var report = ReconciliationReport(tenants_checked: 0, accounts_checked: 0, drift: [], repaired: repair, failed_tenants: [])
-        for tenant in try await store.tenantIDs() {
+        let tenants = if let tenant { [tenant] } else { try await store.tenantIDs() }
+        for tenant in tenants {
             let actual: [UUID: Int64]
             do {
                 actual = try await usage(tenant: tenant)
