@@ -9,8 +9,9 @@ import Logging
 import NIOCore
 import PostgresNIO
 
-/// Runs the ingest service in-process on a real socket (`LiveService`), against the test Postgres and broker, with a fresh blob
-/// directory, and signs requests the way the gateway does.
+/// Runs the ingest service in-process on a real socket (`LiveService`),
+/// against the test Postgres and broker, with a fresh blob directory, and
+/// signs requests the way the gateway does.
 struct IngestHarness {
     static let secret = "ingest-test-secret"
     let client: LiveClient
