@@ -27,6 +27,7 @@ trap cleanup EXIT
 
 rm -rf "$COFFRE_DATA/run"
 bash "$COFFRE_SCRIPTS/pg.sh" start
+bash "$COFFRE_SCRIPTS/pg.sh" fresh-db  # the broker is in memory: both start empty
 bash "$COFFRE_SCRIPTS/kafka.sh" start
 bash "$COFFRE_SCRIPTS/kafka.sh" topics
 
