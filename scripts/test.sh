@@ -25,6 +25,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# A run that was interrupted (its trap never ran) can leave its smoke stack's
+# services running against the test database and broker, where they would
+# take part in this run (a stray ingest's janitor empties the shared blob
+# trash queue). Stop them by their pid files before those are cleared.
+bash "$COFFRE_SCRIPTS/stack.sh" down >/dev/null 2>&1 || true
 rm -rf "$COFFRE_DATA/run"
 bash "$COFFRE_SCRIPTS/pg.sh" start
 bash "$COFFRE_SCRIPTS/pg.sh" fresh-db  # the broker is in memory: both start empty
