@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import CoffreCore
 import CoffreCrypto
 import CoffreTestSupport
@@ -18,10 +17,9 @@ import Testing
 /// ingest asks keydir about links and turns share events into grants.
 struct SharingStack {
     let keydir: KeyDirectoryHarness
-    /// Ingest listens on a port chosen here (HummingbirdTesting's live mode
-    /// always picks its own, and keydir must know ingest's address before
-    /// it starts while ingest must know keydir's).
-    let ingestURL: String
+    /// Ingest listens on a port chosen before either starts: keydir must
+    /// know ingest's address before it starts, and ingest keydir's.
+    let ingest: LiveClient
     let ingestKey = InternalAuth.key(from: KeyDirectoryHarness.secret)
 
     static func run(_ body: @Sendable (SharingStack) async throws -> Void) async throws {
@@ -44,8 +42,8 @@ struct SharingStack {
             config.consumerGroup = TestEnvironment.unique("ingest-sharing")
             config.keydirURL = "http://127.0.0.1:\(keydir.client.port)"
             let ingestApp = try IngestApp.build(config: config, logger: logger)
-            try await LiveService.run(ingestApp, name: "ingest", port: ingestPort, logger: logger) { _ in
-                let stack = SharingStack(keydir: keydir, ingestURL: ingestURL)
+            try await LiveService.run(ingestApp, name: "ingest", port: ingestPort, logger: logger) { ingest in
+                let stack = SharingStack(keydir: keydir, ingest: ingest)
                 let ready = try await TestEnvironment.eventually(timeout: .seconds(30)) {
                     (try? await stack.ingestCall(.get, "/readyz", as: nil))?.status == .ok
                 }
@@ -63,15 +61,9 @@ struct SharingStack {
         if let identity {
             InternalAuth.sign(identity, method: method.rawValue, path: String(path.split(separator: "?")[0]), key: ingestKey, into: &headers)
         }
-        var request = HTTPClientRequest(url: ingestURL + path)
-        request.method = .init(rawValue: method.rawValue)
-        for field in headers { request.headers.add(name: field.name.rawName, value: field.value) }
-        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        let bytes = try await response.body.collect(upTo: 16 << 20)
-        var fields = HTTPFields()
-        for (name, value) in response.headers { if let n = HTTPField.Name(name) { fields.append(HTTPField(name: n, value: value)) } }
-        return KeyDirectoryHarness.Reply(status: HTTPResponse.Status(code: Int(response.status.code)), headers: fields, body: Array(buffer: bytes))
+        let response = try await ingest.execute(uri: path, method: method, headers: headers, body: body.map { ByteBuffer(bytes: $0) },
+                                                timeout: .seconds(30))
+        return KeyDirectoryHarness.Reply(status: response.status, headers: response.headers, body: Array(buffer: response.body))
     }
 
     /// A new file of `identity` with these (ciphertext) bytes.

@@ -16,10 +16,10 @@ import Synchronization
 /// request whose response never comes (the promise it awaits ignores
 /// cancellation), and it waits for the service to stop for as long as that
 /// takes. In CI the suite hung twice in tests built on it and was stopped
-/// at the job's time limit, with nothing in the log to say where. Here a service that fails to
-/// start fails the test with its own error, a request times out like any
-/// HTTP client's, and a service that does not stop is reported on stderr
-/// and left behind, so the rest of the suite still runs.
+/// at the job's time limit, with nothing in the log to say where. Here a
+/// service that fails to start fails the test with its own error, a request
+/// times out like any HTTP client's, and a service that does not stop is
+/// reported on stderr and left behind, so the rest of the suite still runs.
 public enum LiveService {
     /// How long a service gets to answer `/healthz`, and to stop.
     public static let startTimeout: Duration = .seconds(30)
@@ -130,7 +130,7 @@ public struct LiveClient: Sendable {
         request.method = .init(rawValue: method.rawValue)
         for field in headers { request.headers.add(name: field.name.rawName, value: field.value) }
         if let body { request.body = .bytes(body) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000))
+        let response = try await HTTPClient.shared.execute(request, timeout: TimeAmount(timeout))
         let bytes = try await response.body.collect(upTo: 512 << 20)
         var fields = HTTPFields()
         for (name, value) in response.headers {
