@@ -27,7 +27,7 @@ mkdir -p "$COFFRE_CACHE" "$LOGDIR"
 APT_PACKAGES=(
   build-essential pkg-config libsodium-dev libssl-dev zlib1g-dev dpkg-dev
   postgresql postgresql-contrib kcat nginx-full python3-venv curl
-  ca-certificates
+  ca-certificates gdb
 )
 
 # librdkafka: upstream tarball as shipped in Debian trixie's source package.

@@ -16,6 +16,28 @@ export COFFRE_PG_PORT="${COFFRE_TEST_PG_PORT:-55442}"
 export COFFRE_KAFKA_PORT="${COFFRE_TEST_KAFKA_PORT:-59102}"
 export COFFRE_PORT_BASE="${COFFRE_TEST_PORT_BASE:-18080}"
 
+# `test.sh --diagnose`: the state of a test run that seems hung (called by the
+# watchdog below, or by hand): every thread's stack in the test process, the
+# database's sessions and locks, and the test process's sockets.
+if [[ "${1:-}" == "--diagnose" ]]; then
+  for pid in $(pgrep -f '^[^ ]*coffrePackageTests[.]xctest' || true); do
+    echo "=== sockets of test process $pid"
+    ss -tnp 2>/dev/null | grep "pid=$pid," || true
+    echo "=== threads of test process $pid"
+    if command -v gdb >/dev/null; then
+      timeout 120 gdb -p "$pid" -batch -ex "set pagination off" -ex "thread apply all bt 25" 2>&1 |
+        grep -vE '^\[(New|Thread debugging)|^Using host libthread_db|^During symbol reading' || true
+    else
+      echo "(gdb is not installed)"
+    fi
+  done
+  echo "=== postgres sessions"
+  psql "$(bash "$COFFRE_SCRIPTS/pg.sh" url)" -X -c \
+    "SELECT pid, state, wait_event_type, wait_event, now() - xact_start AS in_xact, left(query, 120) AS query
+       FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() ORDER BY xact_start" 2>&1 || true
+  exit 0
+fi
+
 bash "$COFFRE_SCRIPTS/setup.sh"
 
 cleanup() {
@@ -53,10 +75,29 @@ log "swift tests"
 # suite with a message instead of holding CI until its own limit.
 export COFFRE_TEST_TRACE=1
 test_timeout="${COFFRE_TEST_TIMEOUT:-2700}"
+# A minute before the bound, a run still going is most likely hung: record
+# what every thread of the test process is doing and what the servers see,
+# so the hang can be found from the CI log alone.
+# (Short sleeps: killing the watchdog must not leave a long sleep behind
+# holding CI's output pipe open.)
+(
+  for ((waited = 0; waited < test_timeout - 60; waited += 5)); do sleep 5; done
+  bash "$COFFRE_SCRIPTS/test.sh" --diagnose >"$COFFRE_DATA/hang-diagnosis.txt" 2>&1
+  log "the swift tests are still running after $((test_timeout - 60))s; threads and server state: $COFFRE_DATA/hang-diagnosis.txt"
+  cat "$COFFRE_DATA/hang-diagnosis.txt" >&2
+) &
+watchdog=$!
 set +e
 timeout -k 30 "$test_timeout" swift test --skip-build --no-parallel 2>&1 | tee "$COFFRE_DATA/swift-test.log"
 test_rc=${PIPESTATUS[0]}
 set -e
+kill "$watchdog" 2>/dev/null || true
+if [[ $test_rc -eq 124 || $test_rc -eq 137 ]]; then
+  # swift test runs the test binary in a process group of its own, so
+  # stopping swift test leaves it running (against the servers this script
+  # is about to stop, and into the next run): stop it by its path.
+  pkill -KILL -f "^$COFFRE_ROOT/[.]build/.*coffrePackageTests[.]xctest" || true
+fi
 if [[ $test_rc -eq 124 || $test_rc -eq 137 ]]; then
   log "swift tests did not finish within ${test_timeout}s and were stopped; the last lines above show the test that hung"
 fi

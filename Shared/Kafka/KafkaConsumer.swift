@@ -67,11 +67,19 @@ public final class KafkaConsumer: @unchecked Sendable {
         ])
     }
 
+    /// The last reference can drop on a thread of Swift's cooperative pool
+    /// (two threads on a two-core machine), and `rd_kafka_destroy` of a
+    /// consumer blocks while it leaves its group, for as long as the broker
+    /// takes. So the handle is destroyed on a thread of its own.
     deinit {
         if destroyed.withLock({ $0 }) { return }
-        rd_kafka_queue_destroy(consumerQueue)
-        rd_kafka_queue_destroy(logQueue)
-        handle.destroy()
+        let handle = self.handle
+        let queues = (QueueRef(pointer: consumerQueue), QueueRef(pointer: logQueue))
+        Thread.detachNewThread {
+            rd_kafka_queue_destroy(queues.0.pointer)
+            rd_kafka_queue_destroy(queues.1.pointer)
+            handle.destroy()
+        }
     }
 
     /// Up to `max` messages, waiting at most `timeout` for the first one.

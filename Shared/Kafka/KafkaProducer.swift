@@ -52,8 +52,12 @@ public final class KafkaProducer: Service, @unchecked Sendable {
         logger.info("kafka producer created", metadata: ["librdkafka": .string(RdKafkaHandle.versionString)])
     }
 
+    /// Closing waits for the purge reports and the poll thread, and
+    /// destroys the handle: not on the thread that dropped the last
+    /// reference, which may be one of the cooperative pool's few.
     deinit {
-        current.close(flushMs: 0)
+        let last = current
+        Thread.detachNewThread { last.close(flushMs: 0) }
     }
 
     /// The librdkafka version linked into this binary.
