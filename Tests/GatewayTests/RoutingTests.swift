@@ -1,4 +1,5 @@
 import CoffreCore
+import CoffreTestSupport
 import Foundation
 import NIOCore
 import Testing
@@ -181,6 +182,39 @@ import Testing
             request.body = .stream(chunks.async, length: .unknown)
             let response = try await h.client.execute(request, timeout: .seconds(10))
             #expect(response.status.code == 413)
+        }
+    }
+
+    /// A small JSON body is read whole before anything goes upstream: one
+    /// cut short (the client half-closes after 40 of its 200 bytes) never
+    /// reaches the service, not even as a broken request, and the gateway
+    /// carries on. (Streamed, as before, the service saw a request whose
+    /// body broke off.)
+    @Test func aJSONBodyCutShortNeverReachesTheService() async throws {
+        try await GatewayHarness.run { h in
+            let port = Int(h.gatewayURL.split(separator: ":").last!)!
+            let head = "POST /v1/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                + "X-Fake-Probe: cut-json\r\nContent-Length: 200\r\n\r\n"
+            let answer = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<String, any Error>) in
+                Thread.detachNewThread {
+                    continuation.resume(with: Result {
+                        let fd = try RawTCP.connect(port: port)
+                        defer { close(fd) }
+                        try RawTCP.sendAll(fd, Array(head.utf8) + Array(repeating: UInt8(ascii: "a"), count: 40))
+                        Thread.sleep(forTimeInterval: 0.3)
+                        shutdown(fd, Int32(SHUT_WR))
+                        return String(decoding: (try? RawTCP.readToEnd(fd)) ?? [], as: UTF8.self)
+                    })
+                }
+            }
+            #expect(!answer.hasPrefix("HTTP/1.1 2"), "\(answer)")
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(h.upstream.probe("cut-json") == nil, "the service saw a request for a body that never arrived whole")
+            #expect(h.upstream.inflight.load(ordering: .relaxed) == 0)
+            let whole = try await h.send("POST", "/v1/auth/login", headers: [("Content-Type", "application/json"), ("X-Fake-Probe", "whole-json")],
+                                         body: ByteBuffer(string: #"{"email":"a@example.com"}"#))
+            #expect(whole.status == 200 && whole.echo?.bytes == 25)
+            #expect(h.upstream.probe("whole-json")?.endedCleanly == true)
         }
     }
 

@@ -53,7 +53,7 @@ struct GatewayRoutes: Sendable {
             throw Problem.notFound("No route for \(request.method) \(request.uri.path).")
         }
         let target = route.target, access = route.access
-        let body = try await outgoingBody(request, streamsBody: route.streamsBody)
+        var body = try await outgoingBody(request, streamsBody: route.streamsBody)
         let clientIP = clientAddress(request.headers)
         let host = request.head.authority
 
@@ -85,6 +85,7 @@ struct GatewayRoutes: Sendable {
         default: isTransfer = route.streamsResponse
         }
         let permit = try shedder.admit(target.rawValue, transfer: isTransfer)
+        body = try await Self.wholeIfSmall(body, streamsBody: route.streamsBody)
         var forwardedFor = clientIP
         if config.trustForwardedFor, let chain = request.headers[.xForwardedFor], let peer = ClientAddress.peerIP {
             forwardedFor = chain + ", " + peer
@@ -124,6 +125,31 @@ struct GatewayRoutes: Sendable {
     }
 
     static let methodsWithBody: Set<HTTPRequest.Method> = [.post, .put, .patch]
+
+    /// JSON bodies up to this size are read whole before they go upstream.
+    static let wholeBodyLimit = 64 * 1024
+
+    /// A small JSON body (a signup, a login: a few hundred bytes, most often
+    /// already read with the request head) goes upstream in one write with
+    /// its head. Streamed, it would pass chunk by chunk between the client's
+    /// connection, this task and the upstream connection, each pass a
+    /// hand-off between threads, which on a loaded machine costs more than
+    /// the request's own work. Read after admission, so a shed or
+    /// rate-limited request never waits for its body; uploads, and anything
+    /// over `wholeBodyLimit`, still stream.
+    static func wholeIfSmall(_ body: Proxy.Body, streamsBody: Bool) async throws -> Proxy.Body {
+        guard !streamsBody, case .stream(let stream, let length?) = body, length <= wholeBodyLimit else { return body }
+        let bytes: ByteBuffer
+        do {
+            bytes = try await stream.collect(upTo: length)
+        } catch {
+            throw Problem.badRequest("The request body ended before it was complete.", type: "urn:coffre:problem:incomplete-body")
+        }
+        guard bytes.readableBytes == length else {
+            throw Problem.badRequest("The request body ended before it was complete.", type: "urn:coffre:problem:incomplete-body")
+        }
+        return .buffered(bytes)
+    }
 
     func tooLarge() -> Problem {
         Problem(.contentTooLarge, type: "urn:coffre:problem:too-large", title: "Content too large",
