@@ -57,6 +57,10 @@ cleanup() {
 trap cleanup EXIT
 
 bash "$COFFRE_SCRIPTS/pg.sh" start
+# Every run starts from an empty database (services migrate it at start-up):
+# the bench database otherwise keeps every earlier run's rows (it had grown to
+# 1.4 GB), and figures then drift with its size from run to run.
+bash "$COFFRE_SCRIPTS/pg.sh" fresh-db
 PG_URL="$(bash "$COFFRE_SCRIPTS/pg.sh" url)"
 log "building coffre-bench ($CONFIG)"
 swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product coffre-bench 2>&1 | tail -n 1

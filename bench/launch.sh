@@ -43,6 +43,10 @@ trap cleanup EXIT
 
 bash "$COFFRE_SCRIPTS/setup.sh"
 bash "$COFFRE_SCRIPTS/pg.sh" start
+# Every run starts from an empty database (services migrate it at start-up):
+# the bench database otherwise keeps every earlier run's rows (it had grown to
+# 1.4 GB), and figures then drift with its size from run to run.
+bash "$COFFRE_SCRIPTS/pg.sh" fresh-db
 bash "$COFFRE_SCRIPTS/kafka.sh" start
 bash "$COFFRE_SCRIPTS/kafka.sh" topics
 log "building accounts, keydir, quota, ingest, gateway, coffre-load ($CONFIG)"

@@ -23,6 +23,10 @@ BROKER="127.0.0.1:$COFFRE_KAFKA_PORT"
 bash "$COFFRE_SCRIPTS/setup.sh"
 trap 'bash "$COFFRE_SCRIPTS/kafka.sh" stop >/dev/null 2>&1 || true; bash "$COFFRE_SCRIPTS/pg.sh" stop >/dev/null 2>&1 || true' EXIT
 bash "$COFFRE_SCRIPTS/pg.sh" start
+# Every run starts from an empty database (services migrate it at start-up):
+# the bench database otherwise keeps every earlier run's rows (it had grown to
+# 1.4 GB), and figures then drift with its size from run to run.
+bash "$COFFRE_SCRIPTS/pg.sh" fresh-db
 bash "$COFFRE_SCRIPTS/kafka.sh" start
 cd "$COFFRE_ROOT"
 CONFIG="${COFFRE_BENCH_BUILD:-release}"

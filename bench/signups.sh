@@ -16,6 +16,11 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 SIGNUPS="${1:-6000}"
+# Length of the open loop (and of pgbench's run at the same rate). Its p99 is
+# set by the few longest stalls of the machine in the window (a 200 ms one
+# delays everything behind it), so a 10 s window gave anything from 25 to
+# 220 ms from run to run; 30 s averages over more of them.
+OPEN_SECONDS="${COFFRE_BENCH_OPEN_SECONDS:-30}"
 export COFFRE_DATA="${COFFRE_BENCH_DATA:-$COFFRE_CACHE/bench-data}"
 export COFFRE_PG_PORT="${COFFRE_BENCH_PG_PORT:-55452}"
 export COFFRE_KAFKA_PORT="${COFFRE_BENCH_KAFKA_PORT:-59112}"
@@ -33,6 +38,10 @@ cleanup() {
 }
 trap cleanup EXIT
 bash "$COFFRE_SCRIPTS/pg.sh" start
+# Every run starts from an empty database (services migrate it at start-up):
+# the bench database otherwise keeps every earlier run's rows (it had grown to
+# 1.4 GB), and figures then drift with its size from run to run.
+bash "$COFFRE_SCRIPTS/pg.sh" fresh-db
 bash "$COFFRE_SCRIPTS/kafka.sh" start
 bash "$COFFRE_SCRIPTS/kafka.sh" topics
 log "building gateway, accounts, coffre-bench ($CONFIG)"
@@ -64,7 +73,20 @@ if [[ -n "${COFFRE_BENCH_PROFILE:-}" ]]; then
   perf record -q -a -g -e cpu-clock -o "$COFFRE_BENCH_PROFILE/signups.data" 2>/dev/null &
   perf_pid=$!; sleep 1
 fi
-result=$("$BIN/coffre-bench" signups --gateway "http://127.0.0.1:$GW_PORT" --count "$SIGNUPS" --concurrency 32 --seconds 10 | tail -n 1)
+# CPU ticks (user + system) of the gateway, accounts, every Postgres process
+# and the whole machine, around coffre-bench's run (both loops).
+ticks() {
+  local gw ac pg machine
+  gw=$(sed 's/^.*) //' "/proc/${pids[1]}/stat" | awk '{print $12 + $13}')
+  ac=$(sed 's/^.*) //' "/proc/${pids[0]}/stat" | awk '{print $12 + $13}')
+  local postmaster; postmaster=$(head -n 1 "$COFFRE_DATA/pg/data/postmaster.pid")
+  pg=$(for p in "$postmaster" $(pgrep -P "$postmaster"); do sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null; done | awk '{s += $12 + $13} END {print s + 0}')
+  machine=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat)
+  echo "$gw $ac $pg $machine"
+}
+cpu_before=$(ticks)
+result=$("$BIN/coffre-bench" signups --gateway "http://127.0.0.1:$GW_PORT" --count "$SIGNUPS" --concurrency 32 --seconds "$OPEN_SECONDS" --timeline "$COFFRE_DATA/signups-timeline.txt" | tail -n 1)
+cpu_after=$(ticks)
 [[ -z "$perf_pid" ]] || { kill -TERM "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; }
 get() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); v=d[sys.argv[2]][sys.argv[3]]; print(v if isinstance(v, dict) else f'{v:.{sys.argv[4]}f}')" "$result" "$@"; }
 max_rate=$(get closed_loop per_second 0); closed_statuses=$(get closed_loop statuses 0)
@@ -72,18 +94,34 @@ offered=$(get open_loop offered_per_second 0); achieved=$(get open_loop achieved
 p50=$(get open_loop p50_ms 1); p90=$(get open_loop p90_ms 1); p99=$(get open_loop p99_ms 1); pmax=$(get open_loop max_ms 1)
 open_statuses=$(get open_loop statuses 0)
 ratio=$(python3 -c "print(f'{$max_rate/$pg_tps:.2f}')")
+# The open loop's p99 in each 5 s of it, to see whether the tail is one
+# stall or a queue that grows (an offered rate the machine cannot sustain).
+windows=$(python3 -c "
+import collections, sys
+w = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    start, latency = map(float, line.split()); w[int(start // 5)].append(latency)
+print(', '.join(f'{sorted(v)[int(len(v) * 0.99)]:.0f}' for _, v in sorted(w.items())))" "$COFFRE_DATA/signups-timeline.txt")
+# CPU milliseconds per signup over both loops (Postgres: the server
+# processes alive at the end, which include every pooled connection).
+read -r cpu_gw cpu_ac cpu_pg cpu_machine < <(python3 -c "
+import json, sys, os
+b, a = [list(map(int, x.split())) for x in sys.argv[1:3]]
+r = json.loads(sys.argv[3]); n = r['closed_loop']['signups'] + r['open_loop']['signups']
+hz = os.sysconf('SC_CLK_TCK')
+print(' '.join(f'{(y - x) * 1000 / hz / n:.2f}' for x, y in zip(b, a)))" "$cpu_before" "$cpu_after" "$result")
 # The latency baseline: raw Postgres at the same fixed rate as the open loop
-# (pgbench -R, 32 clients, 10 s), each transaction's latency logged, so the
+# (pgbench -R, 32 clients, as long), each transaction's latency logged, so the
 # durable commit's own tail (the disk's fsync) is seen next to ours.
 log "pgbench at the open loop's rate ($offered/s)"
 pglog="$(mktemp -d)"
-(cd "$pglog" && PGPASSWORD=coffre pgbench -n -h 127.0.0.1 -p "$COFFRE_PG_PORT" -U coffre -c 32 -j 2 -T 10 -R "$offered" -l \
+(cd "$pglog" && PGPASSWORD=coffre pgbench -n -h 127.0.0.1 -p "$COFFRE_PG_PORT" -U coffre -c 32 -j 2 -T "$OPEN_SECONDS" -R "$offered" -l \
   -f "$COFFRE_ROOT/bench/signup.pgbench" coffre >/dev/null 2>&1)
 read -r pg_rate pg_p50 pg_p90 pg_p99 pg_max < <(cat "$pglog"/pgbench_log.* | python3 -c "
 import sys
 v = sorted(int(line.split()[2]) / 1000 for line in sys.stdin if line.strip())
 q = lambda p: v[min(len(v) - 1, int(len(v) * p))]
-print(f'{len(v) / 10:.0f} {q(0.5):.1f} {q(0.9):.1f} {q(0.99):.1f} {v[-1]:.1f}')")
+print(f'{len(v) / $OPEN_SECONDS:.0f} {q(0.5):.1f} {q(0.9):.1f} {q(0.99):.1f} {v[-1]:.1f}')")
 rm -rf "$pglog"
 # A benchmark of errors measures nothing: every closed-loop signup must be a 201.
 python3 -c "import json,sys; s=json.loads(sys.argv[1])['closed_loop']['statuses']; sys.exit(0 if set(s) == {'201'} else 1)" "$result" \
@@ -101,11 +139,15 @@ The load generator, gateway, accounts, Postgres and the broker share the machine
 |---|---:|---|
 | raw Postgres, pgbench 8 clients (\`bench/signup.pgbench\`: user row + outbox row, durable commit) | $pg_tps | baseline |
 | **gateway → accounts, closed loop, 32 clients** | **$max_rate** | statuses $closed_statuses |
-| gateway → accounts, open loop at 80% ($offered/s offered, $achieved/s achieved) | | p50 $p50 ms, p90 $p90 ms, **p99 $p99 ms**, max $pmax ms; statuses $open_statuses |
-| raw Postgres, pgbench at the same rate (\`-R $offered\`, 32 clients, 10 s; $pg_rate/s achieved) | | p50 $pg_p50 ms, p90 $pg_p90 ms, p99 $pg_p99 ms, max $pg_max ms (baseline: the durable commit alone) |
+| gateway → accounts, open loop at 80% for $OPEN_SECONDS s ($offered/s offered, $achieved/s achieved) | | p50 $p50 ms, p90 $p90 ms, **p99 $p99 ms**, max $pmax ms; statuses $open_statuses |
+| raw Postgres, pgbench at the same rate (\`-R $offered\`, 32 clients, $OPEN_SECONDS s; $pg_rate/s achieved) | | p50 $pg_p50 ms, p90 $pg_p90 ms, p99 $pg_p99 ms, max $pg_max ms (baseline: the durable commit alone) |
 
 Gateway / raw Postgres: **$ratio** (target ≥ 0.5); p99 at 80% of the maximum: **$p99 ms** (target < 50 ms; raw Postgres alone at that rate: $pg_p99 ms).
+
+Open-loop p99 in each 5 s, in ms: $windows.
+
+CPU per signup over both loops (user + system, from /proc): gateway $cpu_gw ms, accounts $cpu_ac ms, Postgres $cpu_pg ms; the whole machine $cpu_machine ms (the rest: the load generator, the broker, the kernel).
 MD
 if [[ -n "${COFFRE_BENCH_DRY:-}" ]]; then cat "$section"; else python3 "$COFFRE_ROOT/bench/update_results.py" signups <"$section"; fi
 rm -f "$section"
-echo "pgbench: $pg_tps tps; gateway signups: $max_rate/s (ratio $ratio); open loop at $offered/s: p99 $p99 ms (pgbench at that rate: p99 $pg_p99 ms)"
+echo "pgbench: $pg_tps tps; gateway signups: $max_rate/s (ratio $ratio); open loop at $offered/s: p99 $p99 ms (pgbench at that rate: p99 $pg_p99 ms); CPU ms per signup: gateway $cpu_gw, accounts $cpu_ac, postgres $cpu_pg, machine $cpu_machine"

@@ -65,6 +65,10 @@ avail_kib=$(df -Pk "$COFFRE_DATA" | awk 'NR == 2 {print $4}')
 bash "$COFFRE_SCRIPTS/setup.sh"
 nginx -V 2>&1 | grep -q -- '--with-http_dav_module' || die "nginx lacks http_dav_module"
 bash "$COFFRE_SCRIPTS/pg.sh" start
+# Every run starts from an empty database (services migrate it at start-up):
+# the bench database otherwise keeps every earlier run's rows (it had grown to
+# 1.4 GB), and figures then drift with its size from run to run.
+bash "$COFFRE_SCRIPTS/pg.sh" fresh-db
 bash "$COFFRE_SCRIPTS/kafka.sh" start
 bash "$COFFRE_SCRIPTS/kafka.sh" topics
 log "building gateway, accounts, ingest, coffre-bench ($CONFIG)"

@@ -19,6 +19,7 @@ struct Signups: AsyncParsableCommand {
     @Option var count: Int = 6000
     @Option var concurrency: Int = 32
     @Option(help: "Seconds of the open-loop phase at 80% of the measured maximum.") var seconds: Int = 10
+    @Option(help: "Writes each open-loop signup's intended start (s) and latency (ms) to this file, one per line.") var timeline: String?
 
     static func body(index: Int) throws -> ByteBuffer {
         let signing = Sodium.Sign.keyPair()
@@ -94,6 +95,7 @@ struct Signups: AsyncParsableCommand {
         let interval = 1.0 / rate
         let openPrepared = openBodies
         let openStart = clock.now
+        let timeline = Timeline()
         await withTaskGroup(of: Void.self) { group in
             for i in 0..<n {
                 let intended = openStart + .seconds(Double(i) * interval)
@@ -104,9 +106,11 @@ struct Signups: AsyncParsableCommand {
                     let status = await signup(body)
                     openStatuses.add(status)
                     histogram.record((clock.now - intended).seconds)
+                    timeline.add(start: (intended - openStart).seconds, latency: (clock.now - intended).seconds)
                 }
             }
         }
+        if let path = self.timeline { try timeline.write(to: path) }
         let achieved = Double(n) / (clock.now - openStart).seconds
         let result: [String: Any] = [
             "closed_loop": ["signups": count, "seconds": elapsed.seconds, "per_second": maxRate, "concurrency": concurrency, "statuses": closed],
@@ -150,5 +154,17 @@ final class HistogramBox: @unchecked Sendable {
     func percentile(_ p: Double) -> Double {
         lock.lock(); defer { lock.unlock() }
         return Double(histogram.valueAtPercentile(p)) / 1000
+    }
+}
+
+/// Each open-loop request's intended start and latency, to see when a tail formed.
+final class Timeline: @unchecked Sendable {
+    private let lock = NSLock()
+    private var rows: [(start: Double, latency: Double)] = []
+    func add(start: Double, latency: Double) { lock.lock(); rows.append((start, latency)); lock.unlock() }
+    func write(to path: String) throws {
+        lock.lock(); defer { lock.unlock() }
+        let text = rows.sorted { $0.start < $1.start }.map { String(format: "%.4f %.2f", $0.start, $0.latency * 1000) }.joined(separator: "\n")
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
     }
 }
