@@ -97,8 +97,6 @@ if [[ $test_rc -eq 124 || $test_rc -eq 137 ]]; then
   # stopping swift test leaves it running (against the servers this script
   # is about to stop, and into the next run): stop it by its path.
   pkill -KILL -f "^$COFFRE_ROOT/[.]build/.*coffrePackageTests[.]xctest" || true
-fi
-if [[ $test_rc -eq 124 || $test_rc -eq 137 ]]; then
   log "swift tests did not finish within ${test_timeout}s and were stopped; the last lines above show the test that hung"
 fi
 if [[ $test_rc -ne 0 ]]; then
