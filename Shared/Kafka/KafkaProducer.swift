@@ -148,6 +148,9 @@ final class ProducerGeneration: @unchecked Sendable {
     private let pending: PendingDeliveries
     private let poller: PollThread
     private let closed = Atomic<Bool>(false)
+    /// Tags this client's messages in `pending`, which every generation shares.
+    private let generation = ProducerGeneration.nextGeneration.wrappingAdd(1, ordering: .relaxed).oldValue
+    private static let nextGeneration = Atomic<UInt64>(0)
 
     init(configuration: KafkaConfiguration, pending: PendingDeliveries, logger: Logger) throws {
         let handle = try RdKafkaHandle(
@@ -197,6 +200,11 @@ final class ProducerGeneration: @unchecked Sendable {
             waited += 1
         }
         poller.stopAndWait()
+        // Whatever is still unreported now never will be (the poller is
+        // gone): fail it, so no `send` waits forever. Callers retry.
+        for (batch, index) in pending.takeAll(generation: generation) {
+            batch.complete(index, .failure(KafkaError(code: -1, message: "producer closed before the delivery report")))
+        }
         for (_, topic) in topics.withLock({ $0 }) { rd_kafka_topic_destroy(topic) }
         rd_kafka_queue_destroy(mainQueue.pointer)
         handle.destroy()
@@ -216,7 +224,7 @@ final class ProducerGeneration: @unchecked Sendable {
             batch.complete(index, .failure(KafkaError(code: -1, message: "cannot open topic \(message.topic)")))
             return
         }
-        let id = pending.register(batch: batch, index: index)
+        let id = pending.register(batch: batch, index: index, generation: generation)
         let opaque = UnsafeMutableRawPointer(bitPattern: UInt(id))
         var backoffUs: UInt32 = 1_000
         while true {
@@ -268,21 +276,29 @@ final class FatalFlag: Sendable {
 final class PendingDeliveries: @unchecked Sendable {
     private let lock = NSLock()
     private var nextID: UInt64 = 1
-    private var waiting: [UInt64: (DeliveryBatch, Int)] = [:]
+    private var waiting: [UInt64: (batch: DeliveryBatch, index: Int, generation: UInt64)] = [:]
 
-    func register(batch: DeliveryBatch, index: Int) -> UInt64 {
+    func register(batch: DeliveryBatch, index: Int, generation: UInt64) -> UInt64 {
         lock.lock()
         defer { lock.unlock() }
         let id = nextID
         nextID += 1
-        waiting[id] = (batch, index)
+        waiting[id] = (batch, index, generation)
         return id
     }
 
     func take(_ id: UInt64) -> (DeliveryBatch, Int)? {
         lock.lock()
         defer { lock.unlock() }
-        return waiting.removeValue(forKey: id)
+        return waiting.removeValue(forKey: id).map { ($0.batch, $0.index) }
+    }
+
+    /// Removes and returns every message of one producer client.
+    func takeAll(generation: UInt64) -> [(DeliveryBatch, Int)] {
+        lock.lock()
+        defer { lock.unlock() }
+        let ids = waiting.filter { $0.value.generation == generation }.map(\.key)
+        return ids.compactMap { waiting.removeValue(forKey: $0).map { ($0.batch, $0.index) } }
     }
 }
 

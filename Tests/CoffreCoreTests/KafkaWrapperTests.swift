@@ -93,6 +93,27 @@ import Testing
         #expect(throws: KafkaError.self) { try result[0].get() }
     }
 
+    /// A send in flight on a client that is replaced (after a fatal error,
+    /// or `recycle()`) fails back when the old client closes, long before
+    /// its own message timeout, instead of waiting for a report that the
+    /// closed client can no longer deliver.
+    @Test func aSendOnAReplacedClientFailsBackWhenItCloses() async throws {
+        var config = KafkaConfiguration(bootstrapServers: "127.0.0.1:1")
+        config["message.timeout.ms"] = "20000"
+        config["log_level"] = "0"
+        let producer = try KafkaProducer(configuration: config, logger: logger)
+        let started = ContinuousClock.now
+        let inFlight = Task { await producer.send([KafkaOutgoingMessage(topic: "x", key: "k", value: [1])]) }
+        try await Task.sleep(for: .milliseconds(300))
+        producer.recycle()
+        // The next send replaces the client; the old one closes on a thread of its own.
+        // (That send ends at its own message timeout, after the test.)
+        Task { _ = await producer.send([KafkaOutgoingMessage(topic: "x", key: "k", value: [2])]) }
+        let result = await inFlight.value
+        #expect(throws: KafkaError.self) { try result[0].get() }
+        #expect(ContinuousClock.now - started < .seconds(15), "waited for the message timeout instead")
+    }
+
     @Test func invalidSettingIsAClearError() {
         var config = KafkaConfiguration(bootstrapServers: "127.0.0.1:1")
         config["no.such.setting"] = "1"
