@@ -195,18 +195,7 @@ import Testing
             let port = Int(h.gatewayURL.split(separator: ":").last!)!
             let head = "POST /v1/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                 + "X-Fake-Probe: cut-json\r\nContent-Length: 200\r\n\r\n"
-            let answer = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<String, any Error>) in
-                Thread.detachNewThread {
-                    continuation.resume(with: Result {
-                        let fd = try RawTCP.connect(port: port)
-                        defer { close(fd) }
-                        try RawTCP.sendAll(fd, Array(head.utf8) + Array(repeating: UInt8(ascii: "a"), count: 40))
-                        Thread.sleep(forTimeInterval: 0.3)
-                        shutdown(fd, Int32(SHUT_WR))
-                        return String(decoding: (try? RawTCP.readToEnd(fd)) ?? [], as: UTF8.self)
-                    })
-                }
-            }
+            let answer = try await RawTCP.exchange(port: port, head + String(repeating: "a", count: 40), halfCloseAfter: 0.3)
             #expect(!answer.hasPrefix("HTTP/1.1 2"), "\(answer)")
             try await Task.sleep(for: .milliseconds(500))
             #expect(h.upstream.probe("cut-json") == nil, "the service saw a request for a body that never arrived whole")

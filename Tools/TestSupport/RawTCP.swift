@@ -56,14 +56,21 @@ public enum RawTCP {
     /// Sends `text` on a new connection and returns all the server answers
     /// until it closes (end the last request with `Connection: close`). The
     /// blocking socket calls run on a thread of their own, off the
-    /// cooperative pool the server under test needs.
-    public static func exchange(port: Int, _ text: String, readTimeoutSeconds: Int = 10) async throws -> String {
+    /// cooperative pool the server under test needs. With
+    /// `halfCloseAfter`, the client then waits that long and shuts down its
+    /// sending side, as a client that stops mid-body does.
+    public static func exchange(port: Int, _ text: String, halfCloseAfter pause: TimeInterval? = nil,
+                                readTimeoutSeconds: Int = 10) async throws -> String {
         try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
                 continuation.resume(with: Result {
                     let fd = try connect(port: port, readTimeoutSeconds: readTimeoutSeconds)
                     defer { close(fd) }
                     try sendAll(fd, Array(text.utf8))
+                    if let pause {
+                        Thread.sleep(forTimeInterval: pause)
+                        shutdown(fd, Int32(SHUT_WR))
+                    }
                     return String(decoding: try readToEnd(fd), as: UTF8.self)
                 })
             }

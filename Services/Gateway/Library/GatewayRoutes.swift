@@ -139,15 +139,8 @@ struct GatewayRoutes: Sendable {
     /// over `wholeBodyLimit`, still stream.
     static func wholeIfSmall(_ body: Proxy.Body, streamsBody: Bool) async throws -> Proxy.Body {
         guard !streamsBody, case .stream(let stream, let length?) = body, length <= wholeBodyLimit else { return body }
-        let bytes: ByteBuffer
-        do {
-            bytes = try await stream.collect(upTo: length)
-        } catch {
-            throw Problem.badRequest("The request body ended before it was complete.", type: "urn:coffre:problem:incomplete-body")
-        }
-        guard bytes.readableBytes == length else {
-            throw Problem.badRequest("The request body ended before it was complete.", type: "urn:coffre:problem:incomplete-body")
-        }
+        // A read error (the client went away) or a short body: the same to the client.
+        guard let bytes = try? await stream.collect(upTo: length), bytes.readableBytes == length else { throw Proxy.incompleteBody }
         return .buffered(bytes)
     }
 

@@ -74,7 +74,7 @@ struct Proxy: Sendable {
                 if progress.isBroken {
                     // Not the upstream's fault, and most likely nobody is left to read the answer.
                     logger.debug("client body broke off; upstream request aborted", metadata: ["service": .string(service)])
-                    throw Problem.badRequest("The request body ended before it was complete.", type: "urn:coffre:problem:incomplete-body")
+                    throw Self.incompleteBody
                 }
                 if Self.isConnectFailure(error) {
                     pool.markDown(index)
@@ -87,6 +87,9 @@ struct Proxy: Sendable {
         }
         throw Problem.unavailable("No \(service) instance is reachable.", retryAfter: 2)
     }
+
+    /// The client's body ended before its declared length.
+    static let incompleteBody = Problem.badRequest("The request body ended before it was complete.", type: "urn:coffre:problem:incomplete-body")
 
     static func response(from upstream: HTTPClientResponse, permit: InflightPermit) -> Response {
         let headers = ForwardedHeaders.downstreamResponse(from: upstream.headers)
