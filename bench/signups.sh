@@ -73,16 +73,12 @@ if [[ -n "${COFFRE_BENCH_PROFILE:-}" ]]; then
   perf record -q -a -g -e cpu-clock -o "$COFFRE_BENCH_PROFILE/signups.data" 2>/dev/null &
   perf_pid=$!; sleep 1
 fi
-# CPU ticks (user + system) of the gateway, accounts, every Postgres process
-# and the whole machine, around coffre-bench's run (both loops).
+# CPU ticks of the gateway, accounts, every Postgres process (the postmaster
+# and its children) and the whole machine, around coffre-bench's run (both loops).
 ticks() {
-  local gw ac pg machine
-  gw=$(sed 's/^.*) //' "/proc/${pids[1]}/stat" | awk '{print $12 + $13}')
-  ac=$(sed 's/^.*) //' "/proc/${pids[0]}/stat" | awk '{print $12 + $13}')
   local postmaster; postmaster=$(head -n 1 "$COFFRE_DATA/pg/data/postmaster.pid")
-  pg=$(for p in "$postmaster" $(pgrep -P "$postmaster"); do sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null; done | awk '{s += $12 + $13} END {print s + 0}')
-  machine=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat)
-  echo "$gw $ac $pg $machine"
+  # shellcheck disable=SC2046  # one pid per word
+  echo "$(proc_ticks "${pids[1]}") $(proc_ticks "${pids[0]}") $(proc_ticks "$postmaster" $(pgrep -P "$postmaster")) $(machine_ticks)"
 }
 cpu_before=$(ticks)
 result=$("$BIN/coffre-bench" signups --gateway "http://127.0.0.1:$GW_PORT" --count "$SIGNUPS" --concurrency 32 --seconds "$OPEN_SECONDS" --timeline "$COFFRE_DATA/signups-timeline.txt" | tail -n 1)
@@ -102,8 +98,9 @@ w = collections.defaultdict(list)
 for line in open(sys.argv[1]):
     start, latency = map(float, line.split()); w[int(start // 5)].append(latency)
 print(', '.join(f'{sorted(v)[int(len(v) * 0.99)]:.0f}' for _, v in sorted(w.items())))" "$COFFRE_DATA/signups-timeline.txt")
-# CPU milliseconds per signup over both loops (Postgres: the server
-# processes alive at the end, which include every pooled connection).
+# CPU milliseconds per signup over both loops (Postgres: the postmaster, the
+# server processes alive at the end, which include every pooled connection,
+# and those that ended during the run, reaped by the postmaster).
 read -r cpu_gw cpu_ac cpu_pg cpu_machine < <(python3 -c "
 import json, sys, os
 b, a = [list(map(int, x.split())) for x in sys.argv[1:3]]

@@ -186,18 +186,10 @@ watch_stop() { kill "$watcher" 2>/dev/null || true; wait "$watcher" 2>/dev/null 
 disturbed=()
 clear_data() { rm -rf "$WORK/nginx/root/"* "$WORK/blobs/blobs/"*; sync; }
 
-# CPU time, in clock ticks, of the processes of the run and of the whole
-# machine: where the time of a phase goes. Children's (reaped) time counts
-# for the shell (the client) and for nginx's master.
-proc_ticks() {
-  local t=0 p a
-  for p in "$@"; do
-    [[ -r /proc/$p/stat ]] || continue
-    read -r -a a <<<"$(sed 's/^.*) //' "/proc/$p/stat")"
-    t=$((t + a[11] + a[12] + a[13] + a[14]))
-  done
-  echo "$t"
-}
+# CPU time, in clock ticks (proc_ticks, machine_ticks: scripts/lib.sh), of
+# the processes of the run and of the whole machine: where the time of a
+# phase goes. Children's (reaped) time counts for the shell (the client) and
+# for nginx's master.
 # The shell's reaped children (the client): `times` must run in this shell, not a subshell.
 shell_children_ticks() {
   times >"$LOGS/times"
@@ -209,7 +201,7 @@ shell_children_ticks() {
 # Sets SNAPSHOT to: machine client gateway ingest nginx accounts (ticks).
 cpu_snapshot() {
   shell_children_ticks >"$LOGS/children"
-  SNAPSHOT="$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat) $(cat "$LOGS/children") $(proc_ticks "${pids[gateway]}")"
+  SNAPSHOT="$(machine_ticks) $(cat "$LOGS/children") $(proc_ticks "${pids[gateway]}")"
   SNAPSHOT+=" $(proc_ticks "${pids[ingest]}") $(proc_ticks "$nginx_pid" $(pgrep -P "$nginx_pid")) $(proc_ticks "${pids[accounts]}")"
 }
 # cpu_report BEFORE AFTER: seconds of CPU per process during the phase.

@@ -110,3 +110,18 @@ pg_bindir() {
   [[ -n "$best" ]] || die "PostgreSQL server binaries not found under /usr/lib/postgresql; run scripts/setup.sh"
   printf '%s\n' "$best"
 }
+
+# CPU time of processes, in clock ticks (user + system, and the time of
+# children they have reaped), summed; for benchmarks (bench/*.sh).
+proc_ticks() {
+  local t=0 p a
+  for p in "$@"; do
+    [[ -r /proc/$p/stat ]] || continue
+    read -r -a a <<<"$(sed 's/^.*) //' "/proc/$p/stat")"
+    t=$((t + a[11] + a[12] + a[13] + a[14]))
+  done
+  echo "$t"
+}
+
+# CPU time of the whole machine, in clock ticks (every state but idle and iowait).
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }

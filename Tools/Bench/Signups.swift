@@ -105,8 +105,9 @@ struct Signups: AsyncParsableCommand {
                 group.addTask {
                     let status = await signup(body)
                     openStatuses.add(status)
-                    histogram.record((clock.now - intended).seconds)
-                    timeline.add(start: (intended - openStart).seconds, latency: (clock.now - intended).seconds)
+                    let latency = (clock.now - intended).seconds
+                    histogram.record(latency)
+                    timeline.add(start: (intended - openStart).seconds, latency: latency)
                 }
             }
         }
