@@ -108,12 +108,14 @@ let package = Package(
         // checkpoints, entries); Sodium for the log key and signature checks.
         + service("KeyDirectory", executable: "keydir", extra: ["KeyTransparency", "Sodium", httpClient])
         // Ingest: NIOFileSystem for the local blob store (fsync, positioned
-        // writes off the event loop); AsyncHTTPClient and swift-crypto
+        // writes off the event loop); NIOPosix's thread pool for direct-I/O
+        // uploads; AsyncHTTPClient and swift-crypto
         // (SHA-256, HMAC for AWS Signature V4, SHA-1 for tus checksums) for
         // S3-compatible storage and checksums.
         + service("Ingest", executable: "ingest", extra: [
             httpClient, .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_NIOFileSystem", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ])
         // Quota: AsyncHTTPClient to read blob ingest's usage (reconciliation).
         + service("Quota", executable: "quota", extra: [httpClient])

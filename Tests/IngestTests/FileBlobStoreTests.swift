@@ -1,15 +1,71 @@
 import CoffreTestSupport
 import Foundation
+import NIOCore
 @testable import Ingest
 import Testing
 
 /// The filesystem store passes the same conformance checks as the S3 one
-/// (BlobStoreConformance), and refuses keys that are not its own.
+/// (BlobStoreConformance), with direct I/O (the default) and through the
+/// page cache, and refuses keys that are not its own.
 @Suite struct FileBlobStoreTests {
     @Test func conformance() async throws {
         let dir = NSTemporaryDirectory() + "coffre-fs-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try await BlobStoreConformance.runAll(partSize: 1 << 20) { try FileBlobStore(root: dir) }
+    }
+
+    /// A buffer of a few blocks, so that whole-buffer writes, padded partial
+    /// blocks at checkpoints and reloads of a partial block on reopen and
+    /// rollback all happen many times over.
+    @Test func conformanceWithDirectIOAndASmallBuffer() async throws {
+        let dir = NSTemporaryDirectory() + "coffre-fs-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try FileBlobStore(root: dir, writeBuffer: 3 * DirectFileUploadWriter.block)
+        try #require(try await Self.writer(of: store) is DirectFileUploadWriter,
+                     "\(dir) is on a filesystem without O_DIRECT, so this test cannot check direct writes")
+        try await BlobStoreConformance.runAll(partSize: 1 << 20) {
+            try FileBlobStore(root: dir, writeBuffer: 3 * DirectFileUploadWriter.block)
+        }
+    }
+
+    @Test func conformanceThroughThePageCache() async throws {
+        let dir = NSTemporaryDirectory() + "coffre-fs-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try FileBlobStore(root: dir, directIO: false)
+        #expect(try await Self.writer(of: store) is FileUploadWriter)
+        try await BlobStoreConformance.runAll(partSize: 1 << 20) { try FileBlobStore(root: dir, directIO: false) }
+    }
+
+    /// The writer `store` picks for a new upload (closed again).
+    static func writer(of store: FileBlobStore) async throws -> any UploadWriter {
+        let id = UUID()
+        _ = try await store.beginUpload(id: id)
+        let writer = try await store.openUpload(id: id, state: "", durableOffset: 0)
+        await writer.close()
+        return writer
+    }
+
+    /// A direct checkpoint between block boundaries pads its last block on
+    /// disk for a moment; the file must still end exactly at the durable
+    /// offset, and the bytes after it must follow on without a gap.
+    @Test func directCheckpointsLeaveTheFileAtItsTrueLength() async throws {
+        let dir = NSTemporaryDirectory() + "coffre-fs-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try FileBlobStore(root: dir, writeBuffer: 2 * DirectFileUploadWriter.block)
+        let id = UUID()
+        _ = try await store.beginUpload(id: id)
+        let writer = try await store.openUpload(id: id, state: "", durableOffset: 0)
+        let data = BlobStoreConformance.bytes(30_001, seed: 7)
+        var written = 0
+        for cut in [1, 4_095, 4_097, 8_192, 12_289, 30_001] {
+            try await writer.write(ByteBuffer(bytes: data[written..<cut]))
+            #expect(try await writer.checkpoint() == Int64(cut))
+            let size = try FileManager.default.attributesOfItem(atPath: store.uploadPath(id).string)[.size] as? Int
+            #expect(size == cut, "file size after a checkpoint at \(cut)")
+            written = cut
+        }
+        let key = try await writer.complete(blobID: id)
+        #expect(try await BlobStoreConformance.readAll(store, key: key, range: 0..<Int64(data.count)) == data)
     }
 
     @Test func keysOutsideItsLayoutAreRefused() async throws {

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOFileSystem
+import NIOPosix
 
 /// The default blob store: plain files under one directory, one file per
 /// upload, named by the upload id, which is also the blob id:
@@ -10,19 +11,35 @@ import NIOFileSystem
 /// The file is written where it will stay, so completion has nothing to move
 /// and no crash window: a checkpoint is an `fsync`, and once Postgres records
 /// the upload as committed the file is never written again.
-/// File I/O runs on NIO's file-system thread pool, never on the event loop.
+/// Uploads are written with direct I/O (`DirectFileUploadWriter`) unless
+/// `directIO` is off or the filesystem refuses it; then through the page
+/// cache (`FileUploadWriter`). File I/O runs on thread pools, never on the
+/// event loop.
 public struct FileBlobStore: BlobStore {
     public let root: String
     /// Bytes gathered before one `pwrite`; the memory one upload holds.
     public let writeBuffer: Int
+    /// Write uploads with `O_DIRECT` where the filesystem allows it.
+    public let directIO: Bool
 
     public var kind: String { "fs" }
 
-    public init(root: String, writeBuffer: Int = 512 * 1024) throws {
+    public init(root: String, writeBuffer: Int = 512 * 1024, directIO: Bool = true) throws {
         self.root = root
         self.writeBuffer = writeBuffer
+        self.directIO = directIO
         try FileManager.default.createDirectory(atPath: "\(root)/blobs", withIntermediateDirectories: true)
     }
+
+    /// Threads for direct writes, which block for as long as the device
+    /// takes: enough of them that concurrent uploads keep the device's queue
+    /// full (NIO's shared pool has one thread per core). Idle threads cost
+    /// only their stacks.
+    static let ioPool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 16)
+        pool.start()
+        return pool
+    }()
 
     func uploadPath(_ id: UUID) -> FilePath { FilePath("\(root)/\(Self.blobKey(id))") }
 
@@ -51,6 +68,10 @@ public struct FileBlobStore: BlobStore {
     }
 
     public func openUpload(id: UUID, state: String, durableOffset: Int64) async throws -> any UploadWriter {
+        if directIO, let writer = try await DirectFileUploadWriter.open(
+            path: uploadPath(id).string, id: id, durable: durableOffset, bufferSize: writeBuffer) {
+            return writer
+        }
         let handle: WriteFileHandle
         do {
             handle = try await FileSystem.shared.openFile(forWritingAt: uploadPath(id), options: .modifyFile(createIfNecessary: false))
@@ -119,11 +140,27 @@ public struct FileBlobStore: BlobStore {
     }
 }
 
-/// Gathers incoming buffers into `writeBuffer`-sized positioned writes.
-final class FileUploadWriter: UploadWriter, @unchecked Sendable {
+/// What the file store's two writers share: the upload's file already sits
+/// where its blob lives, so completing is a last checkpoint.
+protocol FileStoreUploadWriter: UploadWriter {
+    var id: UUID { get }
+}
+
+extension FileStoreUploadWriter {
+    func complete(blobID: UUID) async throws -> String {
+        precondition(blobID == id, "a file upload's blob id is its upload id")
+        _ = try await checkpoint()
+        await close()
+        return FileBlobStore.blobKey(id)
+    }
+}
+
+/// Gathers incoming buffers into `writeBuffer`-sized positioned writes
+/// through the page cache.
+final class FileUploadWriter: FileStoreUploadWriter, @unchecked Sendable {
     // One request's task owns a writer; nothing here is shared across tasks.
     private let store: FileBlobStore
-    private let id: UUID
+    let id: UUID
     private let handle: WriteFileHandle
     private var durable: Int64
     private var written: Int64
@@ -175,13 +212,6 @@ final class FileUploadWriter: UploadWriter, @unchecked Sendable {
             try await handle.resize(to: .bytes(durable))
             written = durable
         }
-    }
-
-    func complete(blobID: UUID) async throws -> String {
-        precondition(blobID == id, "a file upload's blob id is its upload id")
-        _ = try await checkpoint()
-        await close()
-        return FileBlobStore.blobKey(id)
     }
 
     func close() async {
