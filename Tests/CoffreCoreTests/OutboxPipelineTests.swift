@@ -120,6 +120,35 @@ struct OutboxPipelineTests {
         }
     }
 
+    /// An idle relay polls less and less often (each empty batch doubles its
+    /// pause, up to `maxIdleInterval`), yet an event written after a quiet
+    /// spell still goes out within about that longest pause.
+    @Test func anIdleRelaySendsTheNextEventWithinItsLongestPause() async throws {
+        let schema = TestEnvironment.unique("idle")
+        let topic = TestEnvironment.unique("idle")
+        try TestEnvironment.createTopic(topic)
+        try await TestEnvironment.withPostgres { client in
+            try await Migrator(schema: schema, migrations: PipelineSchema.migrations()).migrate(client, logger: logger)
+            let producer = try KafkaProducer(configuration: .init(bootstrapServers: TestEnvironment.kafkaBrokers!), logger: logger)
+            var options = OutboxRelay.Options()
+            options.maxIdleInterval = .milliseconds(400)
+            let relay = OutboxRelay(client: client, schema: schema, producer: producer, logger: logger, options: options, startWhen: ReadinessFlag(true))
+            let relayTask = Task { try await relay.run() }
+            defer { relayTask.cancel() }
+            for n in 1...3 {
+                // Long enough for the pause to reach its maximum.
+                try await Task.sleep(for: .seconds(2))
+                let start = ContinuousClock.now
+                _ = try await enqueue(client, schema: schema, topic: topic, range: n...n)
+                let sent = try await TestEnvironment.eventually(timeout: .seconds(5), interval: .milliseconds(20)) {
+                    try await unsent(client, schema: schema) == 0
+                }
+                let took = ContinuousClock.now - start
+                #expect(sent && took < .milliseconds(1000), "event \(n) after 2 s idle went out after \(took)")
+            }
+        }
+    }
+
     @Test func relayKeepsEventsWhileTheBrokerIsDown() async throws {
         let broker = PrivateBroker()
         try await broker.start()
