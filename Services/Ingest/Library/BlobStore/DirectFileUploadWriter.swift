@@ -75,7 +75,7 @@ final class DirectFileUploadWriter: FileStoreUploadWriter, @unchecked Sendable {
                 var info = stat()
                 guard fstat(fd, &info) == 0 else { throw Self.failure("fstat", id) }
                 guard Int64(info.st_size) >= durable else {
-                    throw BlobStoreError.corrupt("upload \(id) holds \(info.st_size) bytes, fewer than its durable offset \(durable)")
+                    throw FileBlobStore.shorterThanDurable(id, size: Int64(info.st_size), durable: durable)
                 }
                 try writer.restart(at: durable, size: Int64(info.st_size))
             } catch {

@@ -81,13 +81,19 @@ public struct FileBlobStore: BlobStore {
         let size = try await handle.info().size
         guard size >= durableOffset else {
             try? await handle.close()
-            throw BlobStoreError.corrupt("upload \(id) holds \(size) bytes, fewer than its durable offset \(durableOffset)")
+            throw Self.shorterThanDurable(id, size: size, durable: durableOffset)
         }
         if size > durableOffset {
             // Written before a crash or a dropped request, never acknowledged.
             try await handle.resize(to: .bytes(durableOffset))
         }
         return FileUploadWriter(store: self, id: id, handle: handle, durable: durableOffset)
+    }
+
+    /// An upload's file holds fewer bytes than Postgres recorded as durable:
+    /// acknowledged bytes are gone (either writer finds this on reopening).
+    static func shorterThanDurable(_ id: UUID, size: Int64, durable: Int64) -> BlobStoreError {
+        .corrupt("upload \(id) holds \(size) bytes, fewer than its durable offset \(durable)")
     }
 
     public func abortUpload(id: UUID, state: String) async throws {
