@@ -206,11 +206,9 @@ enum Validate {
     /// The key bundle is opaque, but must be a JSON object of bounded size.
     static func bundle(_ bundle: JSONValue) throws(Problem) -> String {
         guard case .object = bundle else { throw .badRequest("key_bundle must be a JSON object") }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        guard let data = try? encoder.encode(bundle), data.count <= 16 * 1024 else {
+        guard let text = try? CompactJSON.encode(bundle), text.count <= 16 * 1024 else {
             throw .badRequest("key_bundle must be at most 16 KiB")
         }
-        return String(decoding: data, as: UTF8.self)
+        return String(decoding: text, as: UTF8.self)
     }
 }
