@@ -87,7 +87,7 @@ ticks() {
   echo "$(proc_ticks "${pids[1]}") $(proc_ticks "${pids[0]}") $(proc_ticks "$postmaster" $(pgrep -P "$postmaster")) $(machine_ticks)"
 }
 cpu_before=$(ticks)
-result=$("$BIN/coffre-bench" signups --gateway "http://127.0.0.1:$GW_PORT" --count "$SIGNUPS" --concurrency 32 --seconds "$OPEN_SECONDS" --timeline "$COFFRE_DATA/signups-timeline.txt" | tail -n 1)
+result=$("$BIN/coffre-bench" signups --client "${COFFRE_BENCH_CLIENT:-nio}" --gateway "http://127.0.0.1:$GW_PORT" --count "$SIGNUPS" --concurrency 32 --seconds "$OPEN_SECONDS" --timeline "$COFFRE_DATA/signups-timeline.txt" | tail -n 1)
 cpu_after=$(ticks)
 [[ -z "$perf_pid" ]] || { kill -TERM "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; }
 get() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); v=d[sys.argv[2]][sys.argv[3]]; print(v if isinstance(v, dict) else f'{v:.{sys.argv[4]}f}')" "$result" "$@"; }
@@ -95,6 +95,7 @@ max_rate=$(get closed_loop per_second 0); closed_statuses=$(get closed_loop stat
 offered=$(get open_loop offered_per_second 0); achieved=$(get open_loop achieved_per_second 0)
 p50=$(get open_loop p50_ms 1); p90=$(get open_loop p90_ms 1); p99=$(get open_loop p99_ms 1); pmax=$(get open_loop max_ms 1)
 open_statuses=$(get open_loop statuses 0)
+load_closed=$(get closed_loop load_cpu_ms_per_signup 2); load_open=$(get open_loop load_cpu_ms_per_signup 2)
 ratio=$(python3 -c "print(f'{$max_rate/$pg_tps:.2f}')")
 # The open loop's p99 in each 5 s of it, to see whether the tail is one
 # stall or a queue that grows (an offered rate the machine cannot sustain).
@@ -149,8 +150,8 @@ Gateway / raw Postgres: **$ratio** (target ≥ 0.5); p99 at 80% of the maximum: 
 
 Open-loop p99 in each 5 s, in ms: $windows.
 
-CPU per signup over both loops (user + system, from /proc): gateway $cpu_gw ms, accounts $cpu_ac ms, Postgres $cpu_pg ms; the whole machine $cpu_machine ms (the rest: the load generator, the broker, the kernel).
+CPU per signup over both loops (user + system, from /proc): gateway $cpu_gw ms, accounts $cpu_ac ms, Postgres $cpu_pg ms; the whole machine $cpu_machine ms (the rest: the load generator, the broker, the kernel, and the load generator preparing its bodies before each loop). The load generator itself during the loops (getrusage): $load_closed ms per signup closed, $load_open ms open.
 MD
 if [[ -n "${COFFRE_BENCH_DRY:-}" ]]; then cat "$section"; else python3 "$COFFRE_ROOT/bench/update_results.py" signups <"$section"; fi
 rm -f "$section"
-echo "pgbench: $pg_tps tps; gateway signups: $max_rate/s (ratio $ratio); open loop at $offered/s: p99 $p99 ms (pgbench at that rate: p99 $pg_p99 ms); CPU ms per signup: gateway $cpu_gw, accounts $cpu_ac, postgres $cpu_pg, machine $cpu_machine"
+echo "pgbench: $pg_tps tps; gateway signups: $max_rate/s (ratio $ratio); open loop at $offered/s: p99 $p99 ms (pgbench at that rate: p99 $pg_p99 ms); CPU ms per signup: gateway $cpu_gw, accounts $cpu_ac, postgres $cpu_pg, machine $cpu_machine, load generator $load_closed closed / $load_open open"

@@ -20,6 +20,8 @@ struct Signups: AsyncParsableCommand {
     @Option var concurrency: Int = 32
     @Option(help: "Seconds of the open-loop phase at 80% of the measured maximum.") var seconds: Int = 10
     @Option(help: "Writes each open-loop signup's intended start (s) and latency (ms) to this file, one per line.") var timeline: String?
+    @Option(help: "The load's HTTP client: nio (LoadConnections, the default) or asynchttpclient, to compare what each costs the machine.")
+    var client: String = "nio"
 
     static func body(index: Int) throws -> ByteBuffer {
         let signing = Sodium.Sign.keyPair()
@@ -41,23 +43,35 @@ struct Signups: AsyncParsableCommand {
         return ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: object))
     }
 
+    /// This process's CPU time (user + system): what the load itself costs
+    /// the machine it shares with the system under test.
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
     func run() async throws {
+        guard ["nio", "asynchttpclient"].contains(client) else { throw ValidationFailure("--client is nio or asynchttpclient") }
+        let connections = try LoadConnections(url: gateway, path: "/v1/accounts")
         var configuration = HTTPClient.Configuration(
             connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency * 2))
-        configuration.tracing.tracer = nil  // no tracer here: skip the per-request no-op span (the load tool shares the CPU)
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        configuration.tracing.tracer = nil
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let useNIO = client == "nio", url = gateway + "/v1/accounts"
         var bodies: [ByteBuffer] = []
         bodies.reserveCapacity(count)
         for i in 0..<count { bodies.append(try Self.body(index: i)) }
 
-        let gateway = self.gateway
         @Sendable func signup(_ body: ByteBuffer) async -> Int {
-            var request = HTTPClientRequest(url: gateway + "/v1/accounts")
+            if useNIO { return await connections.post(body) }
+            var request = HTTPClientRequest(url: url)
             request.method = .POST
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(body)
             do {
-                let response = try await client.execute(request, timeout: .seconds(30))
+                let response = try await httpClient.execute(request, timeout: .seconds(30))
                 _ = try await response.body.collect(upTo: 1 << 16)
                 return Int(response.status.code)
             } catch {
@@ -71,6 +85,7 @@ struct Signups: AsyncParsableCommand {
         let statuses = StatusCounter()
         let prepared = bodies
         let started = clock.now
+        let closedCPU = Self.cpuSeconds()
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<concurrency {
                 group.addTask {
@@ -83,6 +98,7 @@ struct Signups: AsyncParsableCommand {
             }
         }
         let elapsed = clock.now - started
+        let closedLoadCPU = Self.cpuSeconds() - closedCPU
         let maxRate = Double(count) / elapsed.seconds
         let closed = statuses.snapshot()
 
@@ -97,6 +113,7 @@ struct Signups: AsyncParsableCommand {
         let interval = 1.0 / rate
         let openPrepared = openBodies
         let openStart = clock.now
+        let openCPU = Self.cpuSeconds()
         let timeline = Timeline()
         await withTaskGroup(of: Void.self) { group in
             for i in 0..<n {
@@ -115,16 +132,19 @@ struct Signups: AsyncParsableCommand {
         }
         if let path = self.timeline { try timeline.write(to: path) }
         let achieved = Double(n) / (clock.now - openStart).seconds
+        let openLoadCPU = Self.cpuSeconds() - openCPU
         let result: [String: Any] = [
-            "closed_loop": ["signups": count, "seconds": elapsed.seconds, "per_second": maxRate, "concurrency": concurrency, "statuses": closed],
+            "closed_loop": ["signups": count, "seconds": elapsed.seconds, "per_second": maxRate, "concurrency": concurrency, "statuses": closed,
+                            "load_cpu_ms_per_signup": closedLoadCPU * 1000 / Double(count)],
             "open_loop": [
                 "offered_per_second": rate, "achieved_per_second": achieved, "signups": n, "statuses": openStatuses.snapshot(),
                 "p50_ms": histogram.percentile(50), "p90_ms": histogram.percentile(90), "p99_ms": histogram.percentile(99),
-                "max_ms": histogram.percentile(100),
+                "max_ms": histogram.percentile(100), "load_cpu_ms_per_signup": openLoadCPU * 1000 / Double(n),
             ],
         ]
         print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
-        try await client.shutdown()
+        await connections.close()
+        try await httpClient.shutdown()
     }
 }
 
