@@ -3,11 +3,12 @@
 ///
 /// `JSONEncoder` was a tenth of the accounts service's CPU per signup (the
 /// `account.created` envelope and the bundle's size check each went through
-/// it, with a custom date strategy and key sorting). The output here is what
-/// `JSONEncoder` with `.sortedKeys` writes for the same value: no
-/// whitespace, object keys in ascending order, `/` escaped as `\/`, other
-/// non-ASCII text left as UTF-8. Decoding it gives back an equal value, which
-/// `CompactJSONTests` checks against `JSONEncoder` itself.
+/// it, with a custom date strategy and key sorting). For strings, integers,
+/// booleans, null and nesting the output is byte for byte what `JSONEncoder`
+/// with `.sortedKeys` writes: no whitespace, object keys in ascending order,
+/// `/` escaped as `\/`, control characters escaped, other text left as UTF-8.
+/// Fractional numbers may be spelled differently but read back equal.
+/// `CompactJSONTests` checks both against `JSONEncoder` itself.
 public enum CompactJSON {
     public struct NonFiniteNumber: Error, CustomStringConvertible {
         public let value: Double
@@ -28,8 +29,9 @@ public enum CompactJSON {
         case .int(let i): out.append(contentsOf: String(i).utf8)
         case .double(let d):
             guard d.isFinite else { throw NonFiniteNumber(value: d) }
-            // Integral values as integers, as JSONEncoder does; the rest in
-            // Swift's shortest round-tripping form, which is JSON number syntax.
+            // Integral values as integers (they read back as the same
+            // number); the rest in Swift's shortest round-tripping form, which
+            // is JSON number syntax for finite values.
             if d == d.rounded(), abs(d) < 1e15 {
                 out.append(contentsOf: String(Int64(d)).utf8)
             } else {

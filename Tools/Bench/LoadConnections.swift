@@ -37,7 +37,10 @@ final class LoadConnections: Sendable {
     /// complete within `timeout`.
     func post(_ body: ByteBuffer, timeout: TimeAmount = .seconds(30)) async -> Int {
         let connection: LoadConnection
-        if let reused = idle.withLockedValue({ $0.popLast() }) {
+        // Skip connections the server closed while they sat idle.
+        var reused = idle.withLockedValue { $0.popLast() }
+        while let stale = reused, !stale.channel.isActive { reused = idle.withLockedValue { $0.popLast() } }
+        if let reused {
             connection = reused
         } else {
             do { connection = try await LoadConnection.connect(host: host, port: port) } catch { return -1 }
