@@ -96,6 +96,7 @@ offered=$(get open_loop offered_per_second 0); achieved=$(get open_loop achieved
 p50=$(get open_loop p50_ms 1); p90=$(get open_loop p90_ms 1); p99=$(get open_loop p99_ms 1); pmax=$(get open_loop max_ms 1)
 open_statuses=$(get open_loop statuses 0)
 load_closed=$(get closed_loop load_cpu_ms_per_signup 2); load_open=$(get open_loop load_cpu_ms_per_signup 2)
+load_connections=$(get open_loop connections_opened 0)
 ratio=$(python3 -c "print(f'{$max_rate/$pg_tps:.2f}')")
 # The open loop's p99 in each 5 s of it, to see whether the tail is one
 # stall or a queue that grows (an offered rate the machine cannot sustain).
@@ -150,7 +151,7 @@ Gateway / raw Postgres: **$ratio** (target ≥ 0.5); p99 at 80% of the maximum: 
 
 Open-loop p99 in each 5 s, in ms: $windows.
 
-CPU per signup over both loops (user + system, from /proc): gateway $cpu_gw ms, accounts $cpu_ac ms, Postgres $cpu_pg ms; the whole machine $cpu_machine ms (the rest: the load generator, the broker, the kernel, and the load generator preparing its bodies before each loop). The load generator itself during the loops (getrusage): $load_closed ms per signup closed, $load_open ms open.
+CPU per signup over both loops (user + system, from /proc): gateway $cpu_gw ms, accounts $cpu_ac ms, Postgres $cpu_pg ms; the whole machine $cpu_machine ms (the rest: the load generator, the broker, the kernel, and the load generator preparing its bodies before each loop). The load generator itself during the loops (getrusage): $load_closed ms per signup closed, $load_open ms open; it opened $load_connections connections over both loops (one per request in flight, no cap).
 MD
 if [[ -n "${COFFRE_BENCH_DRY:-}" ]]; then cat "$section"; else python3 "$COFFRE_ROOT/bench/update_results.py" signups <"$section"; fi
 rm -f "$section"

@@ -89,6 +89,12 @@ public enum RFC3339 {
         let millis = Int(((interval - Double(seconds)) * 1000).rounded(.down))
         var parts = tm()
         gmtime_r(&seconds, &parts)
+        let year = Int(parts.tm_year) + 1900
+        guard (0...9999).contains(year) else {
+            // Not four digits: the slow, general path.
+            return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", year, parts.tm_mon + 1, parts.tm_mday,
+                          parts.tm_hour, parts.tm_min, parts.tm_sec, millis)
+        }
         // Digits by hand: String(format:) was most of this function's cost.
         var text: [UInt8] = []
         text.reserveCapacity(24)
@@ -103,7 +109,7 @@ public enum RFC3339 {
             }
             if let separator { text.append(separator.asciiValue!) }
         }
-        digits(Int(parts.tm_year) + 1900, 4, then: "-")
+        digits(year, 4, then: "-")
         digits(Int(parts.tm_mon) + 1, 2, then: "-")
         digits(Int(parts.tm_mday), 2, then: "T")
         digits(Int(parts.tm_hour), 2, then: ":")

@@ -47,7 +47,9 @@ public enum CompactJSON {
             out.append(UInt8(ascii: "]"))
         case .object(let members):
             out.append(UInt8(ascii: "{"))
-            for (index, key) in members.keys.sorted().enumerated() {
+            // By UTF-8 bytes, as JSONEncoder's .sortedKeys does (String's
+            // own order compares normalized forms and can differ).
+            for (index, key) in members.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
                 write(key, into: &out)
                 out.append(UInt8(ascii: ":"))

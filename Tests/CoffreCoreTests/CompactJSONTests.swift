@@ -29,6 +29,8 @@ import Testing
         values.append(.object([
             "version": .int(1), "master_by_password": .string("AbC-_09"), "nested": .object(["z": .null, "a": .array([.int(3), .bool(false), .string("x")])]),
             "zeta": .array([.object(["b": .int(2), "a": .int(1)])]), "Upper": .string("u"), "_under": .string("_"), "10": .int(10), "9": .int(9),
+            // Decomposed é sorts before f by UTF-8 bytes but after it in String's order.
+            "e\u{301}": .int(1), "f": .int(2),
         ]))
         return values
     }()
@@ -67,6 +69,11 @@ import Testing
             #expect(String(decoding: ours, as: UTF8.self) == String(decoding: reference, as: UTF8.self))
             #expect(try CloudEvent.decode(ours) == event)
         }
+    }
+
+    @Test func yearsBeyondFourDigitsKeepTheirDigits() {
+        #expect(RFC3339.format(Date(timeIntervalSince1970: 253_402_300_800)) == "10000-01-01T00:00:00.000Z")
+        #expect(RFC3339.format(Date(timeIntervalSince1970: 253_402_300_799.5)) == "9999-12-31T23:59:59.500Z")
     }
 
     @Test(arguments: [0.0, 0.5, 0.125, 59.75, 1_795_921_200.25, 4_102_444_799.5, 951_782_400.0])

@@ -20,6 +20,13 @@ final class LoadConnections: Sendable {
     private let port: Int
     private let path: String
     private let idle = NIOLockedValueBox<[LoadConnection]>([])
+    private let opened = NIOLockedValueBox(0)
+
+    /// Connections opened so far. There is no cap: a request that finds
+    /// none idle opens one, as independent clients would, so in an overload
+    /// the queue forms at the gateway (AsyncHTTPClient capped them and
+    /// queued requests inside the client; both count in the latency).
+    var connectionsOpened: Int { opened.withLockedValue { $0 } }
 
     /// `url` is `http://host:port` (the gateway's origin); requests go to `path`.
     init(url: String, path: String) throws {
@@ -44,9 +51,10 @@ final class LoadConnections: Sendable {
             connection = reused
         } else {
             do { connection = try await LoadConnection.connect(host: host, port: port) } catch { return -1 }
+            opened.withLockedValue { $0 += 1 }
         }
         do {
-            let status = try await connection.send(path: path, host: host, body: body, timeout: timeout)
+            let status = try await connection.send(path: path, host: "\(host):\(port)", body: body, timeout: timeout)
             idle.withLockedValue { $0.append(connection) }
             return status
         } catch {

@@ -54,18 +54,18 @@ struct Signups: AsyncParsableCommand {
 
     func run() async throws {
         guard ["nio", "asynchttpclient"].contains(client) else { throw ValidationFailure("--client is nio or asynchttpclient") }
-        let connections = try LoadConnections(url: gateway, path: "/v1/accounts")
+        let useNIO = client == "nio", url = gateway + "/v1/accounts"
+        let connections = useNIO ? try LoadConnections(url: gateway, path: "/v1/accounts") : nil
         var configuration = HTTPClient.Configuration(
             connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency * 2))
         configuration.tracing.tracer = nil
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        let useNIO = client == "nio", url = gateway + "/v1/accounts"
         var bodies: [ByteBuffer] = []
         bodies.reserveCapacity(count)
         for i in 0..<count { bodies.append(try Self.body(index: i)) }
 
         @Sendable func signup(_ body: ByteBuffer) async -> Int {
-            if useNIO { return await connections.post(body) }
+            if let connections { return await connections.post(body) }
             var request = HTTPClientRequest(url: url)
             request.method = .POST
             request.headers.add(name: "Content-Type", value: "application/json")
@@ -140,10 +140,11 @@ struct Signups: AsyncParsableCommand {
                 "offered_per_second": rate, "achieved_per_second": achieved, "signups": n, "statuses": openStatuses.snapshot(),
                 "p50_ms": histogram.percentile(50), "p90_ms": histogram.percentile(90), "p99_ms": histogram.percentile(99),
                 "max_ms": histogram.percentile(100), "load_cpu_ms_per_signup": openLoadCPU * 1000 / Double(n),
+                "connections_opened": connections?.connectionsOpened ?? -1,
             ],
         ]
         print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
-        await connections.close()
+        await connections?.close()
         try await httpClient.shutdown()
     }
 }
