@@ -62,9 +62,7 @@ bash "$COFFRE_SCRIPTS/pg.sh" start
 # 1.4 GB), and figures then drift with its size from run to run.
 bash "$COFFRE_SCRIPTS/pg.sh" fresh-db
 PG_URL="$(bash "$COFFRE_SCRIPTS/pg.sh" url)"
-log "building coffre-bench ($CONFIG)"
-swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product coffre-bench 2>&1 | tail -n 1
-BIN="$(swift build -c "$CONFIG" --scratch-path "$SCRATCH" --show-bin-path)"
+BIN="$(bench_binaries "$CONFIG" "$SCRATCH" coffre-bench)"
 
 busy() { pgrep -f "$BUSY_PATTERN" >/dev/null 2>&1; }
 wait_quiet() {

@@ -49,9 +49,7 @@ bash "$COFFRE_SCRIPTS/pg.sh" start
 bash "$COFFRE_SCRIPTS/pg.sh" fresh-db
 bash "$COFFRE_SCRIPTS/kafka.sh" start
 bash "$COFFRE_SCRIPTS/kafka.sh" topics
-log "building accounts, keydir, quota, ingest, gateway, coffre-load ($CONFIG)"
-for p in accounts keydir quota ingest gateway coffre-load; do swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product "$p" 2>&1 | tail -n 1; done
-BIN="$(swift build -c "$CONFIG" --scratch-path "$SCRATCH" --show-bin-path)"
+BIN="$(bench_binaries "$CONFIG" "$SCRATCH" accounts keydir quota ingest gateway coffre-load)"
 PG_URL="$(bash "$COFFRE_SCRIPTS/pg.sh" url)"
 rm -rf "$WORK"; mkdir -p "$WORK/blobs" "$WORK/scratch" "$COFFRE_DATA/run" "$OUT"
 common=(COFFRE_POSTGRES_URL="$PG_URL" COFFRE_KAFKA_BROKERS="127.0.0.1:$COFFRE_KAFKA_PORT" COFFRE_LOG_LEVEL=warning)

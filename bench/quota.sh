@@ -65,9 +65,7 @@ bash "$COFFRE_SCRIPTS/pg.sh" fresh-db
 bash "$COFFRE_SCRIPTS/kafka.sh" start
 PG_URL="$(bash "$COFFRE_SCRIPTS/pg.sh" url)"
 psql -X -q "$PG_URL" -c "DROP SCHEMA IF EXISTS quota CASCADE" 2>/dev/null
-log "building quota, coffre-bench ($CONFIG)"
-for p in quota coffre-bench; do swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product "$p" 2>&1 | tail -n 1; done
-BIN="$(swift build -c "$CONFIG" --scratch-path "$SCRATCH" --show-bin-path)"
+BIN="$(bench_binaries "$CONFIG" "$SCRATCH" quota coffre-bench)"
 
 # 1. The events, and what the ledgers must hold once they are applied.
 log "generating $EVENTS events for $ACCOUNTS accounts"

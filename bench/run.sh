@@ -30,12 +30,10 @@ bash "$COFFRE_SCRIPTS/pg.sh" fresh-db
 bash "$COFFRE_SCRIPTS/kafka.sh" start
 cd "$COFFRE_ROOT"
 CONFIG="${COFFRE_BENCH_BUILD:-release}"
-log "building coffre-bench ($CONFIG)"
 # A scratch path of its own, so the bench's release build never waits on
 # (or invalidates) the debug build the tests use.
 SCRATCH="$COFFRE_ROOT/.build-$CONFIG"
-swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product coffre-bench 2>&1 | tail -n 1
-BIN="$(swift build -c "$CONFIG" --scratch-path "$SCRATCH" --show-bin-path)"
+BIN="$(bench_binaries "$CONFIG" "$SCRATCH" coffre-bench)"
 
 tmp="$(mktemp -d)"
 # A representative event: the pipeline's own envelope is ~300 bytes.

@@ -44,15 +44,7 @@ bash "$COFFRE_SCRIPTS/pg.sh" start
 bash "$COFFRE_SCRIPTS/pg.sh" fresh-db
 bash "$COFFRE_SCRIPTS/kafka.sh" start
 bash "$COFFRE_SCRIPTS/kafka.sh" topics
-# COFFRE_BENCH_BIN=DIR runs binaries built elsewhere (an earlier commit's,
-# for an A/B comparison on the same day) instead of building this tree.
-if [[ -n "${COFFRE_BENCH_BIN:-}" ]]; then
-  BIN="$COFFRE_BENCH_BIN"
-else
-  log "building gateway, accounts, coffre-bench ($CONFIG)"
-  for p in gateway accounts coffre-bench; do swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product "$p" 2>&1 | tail -n 1; done
-  BIN="$(swift build -c "$CONFIG" --scratch-path "$SCRATCH" --show-bin-path)"
-fi
+BIN="$(bench_binaries "$CONFIG" "$SCRATCH" gateway accounts coffre-bench)"
 PG_URL="$(bash "$COFFRE_SCRIPTS/pg.sh" url)"
 mkdir -p "$COFFRE_DATA/run"
 env COFFRE_POSTGRES_URL="$PG_URL" COFFRE_KAFKA_BROKERS="127.0.0.1:$COFFRE_KAFKA_PORT" COFFRE_LOG_LEVEL=warning \

@@ -77,15 +77,7 @@ bash "$COFFRE_SCRIPTS/pg.sh" start
 bash "$COFFRE_SCRIPTS/pg.sh" fresh-db
 bash "$COFFRE_SCRIPTS/kafka.sh" start
 bash "$COFFRE_SCRIPTS/kafka.sh" topics
-# COFFRE_BENCH_BIN=DIR runs binaries built elsewhere (an earlier commit's,
-# for an A/B comparison on the same day) instead of building this tree.
-if [[ -n "${COFFRE_BENCH_BIN:-}" ]]; then
-  BIN="$COFFRE_BENCH_BIN"
-else
-  log "building gateway, accounts, ingest, coffre-bench ($CONFIG)"
-  for p in gateway accounts ingest coffre-bench; do swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product "$p" 2>&1 | tail -n 1; done
-  BIN="$(swift build -c "$CONFIG" --scratch-path "$SCRATCH" --show-bin-path)"
-fi
+BIN="$(bench_binaries "$CONFIG" "$SCRATCH" gateway accounts ingest coffre-bench)"
 PG_URL="$(bash "$COFFRE_SCRIPTS/pg.sh" url)"
 
 if [[ ! -f "$SOURCE" || $(stat -c %s "$SOURCE") -ne $((SIZE_MIB << 20)) ]]; then

@@ -125,3 +125,17 @@ proc_ticks() {
 
 # CPU time of the whole machine, in clock ticks (every state but idle and iowait).
 machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+
+# Builds PRODUCTS with swift build (configuration CONFIG, scratch path
+# SCRATCH) and prints the directory that holds them; with COFFRE_BENCH_BIN
+# set, builds nothing and prints that directory instead (binaries built
+# earlier, e.g. an older commit's, for an A/B comparison on the same day).
+# Usage: BIN="$(bench_binaries CONFIG SCRATCH PRODUCT...)"
+bench_binaries() {
+  local config="$1" scratch="$2"; shift 2
+  if [[ -n "${COFFRE_BENCH_BIN:-}" ]]; then echo "$COFFRE_BENCH_BIN"; return; fi
+  log "building $* ($config)"
+  local p
+  for p in "$@"; do swift build -c "$config" --scratch-path "$scratch" --product "$p" 2>&1 | tail -n 1 >&2 || return 1; done
+  swift build -c "$config" --scratch-path "$scratch" --show-bin-path
+}

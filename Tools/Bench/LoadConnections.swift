@@ -1,3 +1,4 @@
+import ArgumentParser
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
@@ -19,6 +20,8 @@ final class LoadConnections: Sendable {
     private let host: String
     private let port: Int
     private let path: String
+    /// `host:port`, the `Host` header of every request.
+    private let authority: String
     private let idle = NIOLockedValueBox<[LoadConnection]>([])
     private let opened = NIOLockedValueBox(0)
 
@@ -32,11 +35,12 @@ final class LoadConnections: Sendable {
     init(url: String, path: String) throws {
         guard let rest = url.split(separator: "://", maxSplits: 1).last, url.hasPrefix("http://"),
               let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]) else {
-            throw ValidationFailure("--gateway must be http://host:port, not \(url)")
+            throw ValidationError("--gateway must be http://host:port, not \(url)")
         }
         self.host = String(rest[..<colon])
         self.port = port
         self.path = path
+        self.authority = "\(host):\(port)"
     }
 
     /// POSTs `body` as JSON on an idle connection (or a new one) and returns
@@ -54,7 +58,7 @@ final class LoadConnections: Sendable {
             opened.withLockedValue { $0 += 1 }
         }
         do {
-            let status = try await connection.send(path: path, host: "\(host):\(port)", body: body, timeout: timeout)
+            let status = try await connection.send(path: path, host: authority, body: body, timeout: timeout)
             idle.withLockedValue { $0.append(connection) }
             return status
         } catch {
@@ -68,11 +72,6 @@ final class LoadConnections: Sendable {
             try? await connection.channel.close()
         }
     }
-}
-
-struct ValidationFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
 
 final class LoadConnection: Sendable {

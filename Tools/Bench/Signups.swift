@@ -53,7 +53,7 @@ struct Signups: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard ["nio", "asynchttpclient"].contains(client) else { throw ValidationFailure("--client is nio or asynchttpclient") }
+        guard ["nio", "asynchttpclient"].contains(client) else { throw ValidationError("--client is nio or asynchttpclient") }
         let useNIO = client == "nio", url = gateway + "/v1/accounts"
         let connections = useNIO ? try LoadConnections(url: gateway, path: "/v1/accounts") : nil
         var configuration = HTTPClient.Configuration(
