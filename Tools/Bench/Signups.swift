@@ -59,13 +59,13 @@ struct Signups: AsyncParsableCommand {
         var configuration = HTTPClient.Configuration(
             connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency * 2))
         configuration.tracing.tracer = nil
-        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let httpClient = useNIO ? nil : HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         var bodies: [ByteBuffer] = []
         bodies.reserveCapacity(count)
         for i in 0..<count { bodies.append(try Self.body(index: i)) }
 
         @Sendable func signup(_ body: ByteBuffer) async -> Int {
-            if let connections { return await connections.post(body) }
+            guard let httpClient else { return await connections!.post(body) }
             var request = HTTPClientRequest(url: url)
             request.method = .POST
             request.headers.add(name: "Content-Type", value: "application/json")
@@ -115,18 +115,26 @@ struct Signups: AsyncParsableCommand {
         let openStart = clock.now
         let openCPU = Self.cpuSeconds()
         let timeline = Timeline()
-        await withTaskGroup(of: Void.self) { group in
-            for i in 0..<n {
-                let intended = openStart + .seconds(Double(i) * interval)
-                let now = clock.now
-                if intended > now { try? await Task.sleep(until: intended, clock: clock) }
-                let body = openPrepared[i]
-                group.addTask {
-                    let status = await signup(body)
-                    openStatuses.add(status)
-                    let latency = (clock.now - intended).seconds
-                    histogram.record(latency)
-                    timeline.add(start: (intended - openStart).seconds, latency: latency)
+        @Sendable func record(_ i: Int, _ status: Int, _ latency: Double) {
+            openStatuses.add(status)
+            histogram.record(latency)
+            timeline.add(start: Double(i) * interval, latency: latency)
+        }
+        if let connections {
+            await connections.openLoop(bodies: openPrepared, interval: .nanoseconds(Int64(interval * 1e9)), warm: concurrency) { i, status, latency in
+                record(i, status, Double(latency.nanoseconds) / 1e9)
+            }
+        } else {
+            await withTaskGroup(of: Void.self) { group in
+                for i in 0..<n {
+                    let intended = openStart + .seconds(Double(i) * interval)
+                    let now = clock.now
+                    if intended > now { try? await Task.sleep(until: intended, clock: clock) }
+                    let body = openPrepared[i]
+                    group.addTask {
+                        let status = await signup(body)
+                        record(i, status, (clock.now - intended).seconds)
+                    }
                 }
             }
         }
@@ -145,7 +153,7 @@ struct Signups: AsyncParsableCommand {
         ]
         print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
         await connections?.close()
-        try await httpClient.shutdown()
+        try await httpClient?.shutdown()
     }
 }
 

@@ -187,11 +187,21 @@ enum Validate {
 
     /// Lowercased and trimmed; a light syntactic check (the address is an
     /// identifier here, nothing is sent to it).
+    /// The address as stored and looked up: spaces and tabs around it
+    /// dropped, lower-cased; one `@` with something before it and a dot
+    /// after it, no whitespace or line break inside, at most 254 bytes.
+    /// (Stdlib only: Foundation's `trimmingCharacters(in:)` was a few
+    /// percent of a signup's CPU in accounts.)
     static func email(_ raw: String) throws(Problem) -> String {
-        let email = raw.trimmingCharacters(in: .whitespaces).lowercased()
-        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-        guard email.utf8.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
-              !email.contains(where: { $0.isWhitespace || $0.isNewline })
+        // Unicode White_Space less the line breaks: the spaces (Zs) and tab.
+        func isBlank(_ c: Character) -> Bool { c.isWhitespace && !c.isNewline }
+        var trimmed = Substring(raw)
+        while let first = trimmed.first, isBlank(first) { trimmed.removeFirst() }
+        while let last = trimmed.last, isBlank(last) { trimmed.removeLast() }
+        let email = trimmed.lowercased()
+        let parts = email.utf8.split(separator: UInt8(ascii: "@"), omittingEmptySubsequences: false)
+        guard email.utf8.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[1].contains(UInt8(ascii: ".")),
+              !email.contains(where: { $0.isWhitespace })
         else { throw .badRequest("email is not a valid address", type: "urn:coffre:problem:invalid-email") }
         return email
     }
