@@ -75,9 +75,10 @@ final class LoadConnections: Sendable {
     /// when it was due. Returns when every response has arrived.
     ///
     /// `warm` connections are opened before the first request is due, as a
-    /// client's pool would hold them: otherwise the first second measures
-    /// connection set-up on top of the load (the closed loop's connections
-    /// live on other loops and stay idle).
+    /// client's pool would hold them, so that the first requests do not also
+    /// pay for connection set-up (the closed loop's connections live on
+    /// other loops and stay idle). That did not remove the slow first
+    /// second seen in bench/RESULTS.md's notes, whose cause is not known.
     ///
     /// A task and a timer wake-up per request (the loop this replaced) cost
     /// the generator twice its closed-loop CPU per request, taken from the

@@ -185,11 +185,10 @@ enum Validate {
         }
     }
 
-    /// Lowercased and trimmed; a light syntactic check (the address is an
-    /// identifier here, nothing is sent to it).
     /// The address as stored and looked up: spaces and tabs around it
-    /// dropped, lower-cased; one `@` with something before it and a dot
-    /// after it, no whitespace or line break inside, at most 254 bytes.
+    /// dropped, lower-cased; then a light syntactic check (the address is an
+    /// identifier here, nothing is sent to it): one `@` with something before
+    /// it and a dot after it, no whitespace or line break inside, at most 254 bytes.
     /// (Stdlib only: Foundation's `trimmingCharacters(in:)` was a few
     /// percent of a signup's CPU in accounts.)
     static func email(_ raw: String) throws(Problem) -> String {
