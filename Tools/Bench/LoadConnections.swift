@@ -48,10 +48,7 @@ final class LoadConnections: Sendable {
     /// complete within `timeout`.
     func post(_ body: ByteBuffer, timeout: TimeAmount = .seconds(30)) async -> Int {
         let connection: LoadConnection
-        // Skip connections the server closed while they sat idle.
-        var reused = idle.withLockedValue { $0.popLast() }
-        while let stale = reused, !stale.channel.isActive { reused = idle.withLockedValue { $0.popLast() } }
-        if let reused {
+        if let reused = idle.withLockedValue({ Self.popOpen(&$0) }) {
             connection = reused
         } else {
             do { connection = try await LoadConnection.connect(host: host, port: port) } catch { return -1 }
@@ -100,13 +97,8 @@ final class LoadConnections: Sendable {
 
         @Sendable func send(_ i: Int) {
             let intended = due(i)
-            var connection: LoadConnection?
-            // Skip connections the server closed while they sat idle.
-            while connection == nil, let idle = state.value.idle.popLast() {
-                if idle.channel.isActive { connection = idle }
-            }
             let ready: EventLoopFuture<LoadConnection>
-            if let connection {
+            if let connection = Self.popOpen(&state.value.idle) {
                 ready = loop.makeSucceededFuture(connection)
             } else {
                 opened.withLockedValue { $0 += 1 }
@@ -146,6 +138,15 @@ final class LoadConnections: Sendable {
         try? await finished.futureResult.get()
         let connections = try? await loop.submit { state.value.idle }.get()
         for connection in connections ?? [] { try? await connection.channel.close() }
+    }
+
+    /// The most recently used idle connection that is still open, dropping
+    /// those the server closed while they sat idle.
+    private static func popOpen(_ idle: inout [LoadConnection]) -> LoadConnection? {
+        while let connection = idle.popLast() {
+            if connection.channel.isActive { return connection }
+        }
+        return nil
     }
 
     func close() async {
