@@ -11,6 +11,8 @@
 #    latency measured from each request's intended start.
 #
 # COFFRE_BENCH_DRY=1 prints the section and leaves bench/RESULTS.md alone;
+# COFFRE_BENCH_OPEN_PERCENTS="50 60 70" adds an open loop at each of these
+# percentages of the maximum (how latency grows with load);
 # COFFRE_BENCH_PROFILE=DIR records the gateway phases system-wide with perf
 # (cpu-clock) into DIR/signups.data.
 set -euo pipefail
@@ -120,6 +122,21 @@ v = sorted(int(line.split()[2]) / 1000 for line in sys.stdin if line.strip())
 q = lambda p: v[min(len(v) - 1, int(len(v) * p))]
 print(f'{len(v) / $OPEN_SECONDS:.0f} {q(0.5):.1f} {q(0.9):.1f} {q(0.99):.1f} {v[-1]:.1f}')")
 rm -rf "$pglog"
+# Latency against offered load (COFFRE_BENCH_OPEN_PERCENTS="50 60 70"): one
+# more open loop of OPEN_SECONDS at each of these percentages of the
+# closed-loop maximum, on the same services, to see where the tail turns up
+# next to the 80% point above.
+curve=""
+for percent in ${COFFRE_BENCH_OPEN_PERCENTS:-}; do
+  rate=$(python3 -c "print(f'{$max_rate * float(\"$percent\") / 100:.1f}')")
+  log "open loop at $percent% ($rate/s)"
+  one=$("$BIN/coffre-bench" signups --gateway "http://127.0.0.1:$GW_PORT" --count 0 --open-rate "$rate" --seconds "$OPEN_SECONDS" | tail -n 1)
+  [[ -n "$curve" ]] || curve=$'\n\n| open loop at a fixed rate (signups/s) | % of the closed-loop maximum | p50 ms | p90 ms | p99 ms | max ms | statuses |\n|---:|---:|---:|---:|---:|---:|---|'
+  curve+=$'\n'$(python3 -c "
+import json, sys
+o = json.loads(sys.argv[1])['open_loop']
+print(f\"| {o['offered_per_second']:.0f} ({o['achieved_per_second']:.0f} achieved) | {100 * o['offered_per_second'] / float(sys.argv[2]):.0f}% | {o['p50_ms']:.1f} | {o['p90_ms']:.1f} | **{o['p99_ms']:.1f}** | {o['max_ms']:.1f} | {o['statuses']} |\")" "$one" "$max_rate")
+done
 # A benchmark of errors measures nothing: every closed-loop signup must be a 201.
 python3 -c "import json,sys; s=json.loads(sys.argv[1])['closed_loop']['statuses']; sys.exit(0 if set(s) == {'201'} else 1)" "$result" \
   || die "signups did not all succeed: $closed_statuses"
@@ -141,7 +158,7 @@ The load generator, gateway, accounts, Postgres and the broker share the machine
 
 Gateway / raw Postgres: **$ratio** (target ≥ 0.5); p99 at 80% of the maximum: **$p99 ms** (target < 50 ms; raw Postgres alone at that rate: $pg_p99 ms).
 
-Open-loop p99 in each 5 s, in ms: $windows.
+Open-loop p99 in each 5 s, in ms: $windows.$curve
 
 CPU per signup over both loops (user + system, from /proc): gateway $cpu_gw ms, accounts $cpu_ac ms, Postgres $cpu_pg ms; the whole machine $cpu_machine ms (the rest: the load generator, the broker, the kernel, and the load generator preparing its bodies before each loop). The load generator itself during the loops (getrusage): $load_closed ms per signup closed, $load_open ms open; it opened $load_connections connections over both loops (one per request in flight, no cap).
 MD

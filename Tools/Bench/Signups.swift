@@ -19,6 +19,8 @@ struct Signups: AsyncParsableCommand {
     @Option var count: Int = 6000
     @Option var concurrency: Int = 32
     @Option(help: "Seconds of the open-loop phase at 80% of the measured maximum.") var seconds: Int = 10
+    @Option(help: "Offered rate of the open loop, signups/s, instead of 80% of the closed loop's maximum: to see where latency turns up (with --count 0, no closed loop).")
+    var openRate: Double?
     @Option(help: "Writes each open-loop signup's intended start (s) and latency (ms) to this file, one per line.") var timeline: String?
     @Option(help: "The load's HTTP client: nio (LoadConnections, the default) or asynchttpclient, to compare what each costs the machine.")
     var client: String = "nio"
@@ -54,6 +56,8 @@ struct Signups: AsyncParsableCommand {
 
     func run() async throws {
         guard ["nio", "asynchttpclient"].contains(client) else { throw ValidationError("--client is nio or asynchttpclient") }
+        guard count >= 0, count > 0 || openRate != nil else { throw ValidationError("--count must be positive (or 0 with --open-rate)") }
+        if let openRate, !(openRate > 0) { throw ValidationError("--open-rate must be a positive number of signups per second") }
         let useNIO = client == "nio", url = gateway + "/v1/accounts"
         let connections = useNIO ? try LoadConnections(url: gateway, path: "/v1/accounts") : nil
         var configuration = HTTPClient.Configuration(
@@ -99,11 +103,11 @@ struct Signups: AsyncParsableCommand {
         }
         let elapsed = clock.now - started
         let closedLoadCPU = Self.cpuSeconds() - closedCPU
-        let maxRate = Double(count) / elapsed.seconds
+        let maxRate = count > 0 ? Double(count) / elapsed.seconds : 0
         let closed = statuses.snapshot()
 
-        // Phase 2: open loop at 80% of that rate; latency from the intended start.
-        let rate = maxRate * 0.8
+        // Phase 2: open loop at 80% of that rate (or at --open-rate); latency from the intended start.
+        let rate = openRate ?? maxRate * 0.8
         let n = Int(rate * Double(seconds))
         var openBodies: [ByteBuffer] = []
         openBodies.reserveCapacity(n)
@@ -143,7 +147,7 @@ struct Signups: AsyncParsableCommand {
         let openLoadCPU = Self.cpuSeconds() - openCPU
         let result: [String: Any] = [
             "closed_loop": ["signups": count, "seconds": elapsed.seconds, "per_second": maxRate, "concurrency": concurrency, "statuses": closed,
-                            "load_cpu_ms_per_signup": closedLoadCPU * 1000 / Double(count)],
+                            "load_cpu_ms_per_signup": count > 0 ? closedLoadCPU * 1000 / Double(count) : 0],
             "open_loop": [
                 "offered_per_second": rate, "achieved_per_second": achieved, "signups": n, "statuses": openStatuses.snapshot(),
                 "p50_ms": histogram.percentile(50), "p90_ms": histogram.percentile(90), "p99_ms": histogram.percentile(99),
