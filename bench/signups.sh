@@ -11,8 +11,9 @@
 #    latency measured from each request's intended start.
 #
 # COFFRE_BENCH_DRY=1 prints the section and leaves bench/RESULTS.md alone;
-# COFFRE_BENCH_OPEN_PERCENTS="50 60 70" adds an open loop at each of these
-# percentages of the maximum (how latency grows with load);
+# COFFRE_BENCH_OPEN_PERCENTS (default "50 60 70"; empty for none): one more
+# open loop at each of these percentages of the maximum (how latency grows
+# with load);
 # COFFRE_BENCH_PROFILE=DIR records the gateway phases system-wide with perf
 # (cpu-clock) into DIR/signups.data.
 set -euo pipefail
@@ -23,6 +24,11 @@ SIGNUPS="${1:-6000}"
 # delays everything behind it), so a 10 s window gave anything from 25 to
 # 220 ms from run to run; 30 s averages over more of them.
 OPEN_SECONDS="${COFFRE_BENCH_OPEN_SECONDS:-30}"
+OPEN_PERCENTS="${COFFRE_BENCH_OPEN_PERCENTS-50 60 70}"
+for percent in $OPEN_PERCENTS; do
+  [[ $percent =~ ^[0-9]+([.][0-9]+)?$ ]] && [[ ! $percent =~ ^0+([.]0*)?$ ]] \
+    || die "COFFRE_BENCH_OPEN_PERCENTS: '$percent' is not a positive percentage"
+done
 export COFFRE_DATA="${COFFRE_BENCH_DATA:-$COFFRE_CACHE/bench-data}"
 export COFFRE_PG_PORT="${COFFRE_BENCH_PG_PORT:-55452}"
 export COFFRE_KAFKA_PORT="${COFFRE_BENCH_KAFKA_PORT:-59112}"
@@ -122,13 +128,12 @@ v = sorted(int(line.split()[2]) / 1000 for line in sys.stdin if line.strip())
 q = lambda p: v[min(len(v) - 1, int(len(v) * p))]
 print(f'{len(v) / $OPEN_SECONDS:.0f} {q(0.5):.1f} {q(0.9):.1f} {q(0.99):.1f} {v[-1]:.1f}')")
 rm -rf "$pglog"
-# Latency against offered load (COFFRE_BENCH_OPEN_PERCENTS="50 60 70"): one
-# more open loop of OPEN_SECONDS at each of these percentages of the
-# closed-loop maximum, on the same services, to see where the tail turns up
-# next to the 80% point above.
+# Latency against offered load: one more open loop of OPEN_SECONDS at each of
+# OPEN_PERCENTS of the closed-loop maximum, on the same services, to see where
+# the tail turns up next to the 80% point above.
 curve=""
-for percent in ${COFFRE_BENCH_OPEN_PERCENTS:-}; do
-  rate=$(python3 -c "print(f'{$max_rate * float(\"$percent\") / 100:.1f}')")
+for percent in $OPEN_PERCENTS; do
+  rate=$(python3 -c "print(f'{$max_rate * $percent / 100:.1f}')")
   log "open loop at $percent% ($rate/s)"
   one=$("$BIN/coffre-bench" signups --gateway "http://127.0.0.1:$GW_PORT" --count 0 --open-rate "$rate" --seconds "$OPEN_SECONDS" | tail -n 1)
   [[ -n "$curve" ]] || curve=$'\n\n| open loop at a fixed rate (signups/s) | % of the closed-loop maximum | p50 ms | p90 ms | p99 ms | max ms | statuses |\n|---:|---:|---:|---:|---:|---:|---|'

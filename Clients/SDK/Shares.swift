@@ -216,6 +216,25 @@ extension CoffreClient {
         _ = try await authorized(session, "DELETE", "/v1/shares/\(id)", body: nil)
     }
 
+    /// Pauses between asking again for a shared node that answered 404.
+    static let grantLagPauses: [Duration] = [.milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(3)]
+
+    /// The shared node itself. Ingest learns of a grant from the key
+    /// directory's event, a moment after the share exists, so a share opened
+    /// as soon as it arrives can meet a 404 for its node: that 404 is
+    /// believed only after asking again for about seven seconds.
+    func sharedNode(_ session: Session, id: String) async throws -> TransportResponse {
+        var pauses = Self.grantLagPauses[...]
+        while true {
+            do {
+                return try await authorized(session, "GET", "/v1/nodes/\(id)", body: nil)
+            } catch let error as CoffreAPIError where error.status == 404 {
+                guard let pause = pauses.popFirst() else { throw error }
+                try await Task.sleep(for: pause)
+            }
+        }
+    }
+
     /// Verifies and opens an incoming share: the owner's keys from the
     /// directory, every parcel checked against them and unsealed, then the
     /// shared node itself fetched and opened with its parcel key.
@@ -247,7 +266,7 @@ extension CoffreClient {
         if share.kind == .file, nodeKeys.count != 1 {
             throw ShareError.parcelRejected(nodeID: share.nodeID, reason: "a file share with keys of other nodes")
         }
-        let response = try await authorized(session, "GET", "/v1/nodes/\(share.nodeID)", body: nil)
+        let response = try await sharedNode(session, id: share.nodeID)
         let root = try RemoteNode.open(try Self.decode(NodeWire.self, from: response), sharedKeys: nodeKeys,
                                        owner: share.ownerAccountID)
         guard root.id == share.nodeID else {

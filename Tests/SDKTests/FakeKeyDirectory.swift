@@ -115,6 +115,8 @@ final class FakeKeyDirectory: CoffreTransport, @unchecked Sendable {
     var advertisedKey: String?
     /// Leaves `owner_account_id` out of public link answers.
     var hideLinkOwner = false
+    /// Answers a request meant for ingest instead of ingest (nil: passes it on).
+    var interceptIngest: (@Sendable (TransportRequest) -> TransportResponse?)?
 
     /// The log key's seed, so a test can build a fork signed by the same key.
     let seed: [UInt8]
@@ -222,6 +224,7 @@ final class FakeKeyDirectory: CoffreTransport, @unchecked Sendable {
         }
         if let local { return local }
         if let linked = try await publicLink(request) { return linked }
+        if let answer = interceptIngest?(request) { return answer }
         return try await ingest.send(request)
     }
 

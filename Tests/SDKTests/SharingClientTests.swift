@@ -9,6 +9,7 @@
 import Foundation
 import KeyTransparency
 import Sodium
+import Synchronization
 import Testing
 
 /// The directory fixture plus local files.
@@ -214,6 +215,40 @@ struct SharingFixture {
         #expect(try await f.client.links(f.alice).first?.revokedAt != nil)
         let anonymous = CoffreClient(transport: f.d.server, tenant: nil, profile: .testing)
         await #expect(throws: CoffreAPIError.self) { _ = try await anonymous.openLink(try ShareLinkURL(parsing: created.url), password: nil) }
+    }
+}
+
+/// Ingest learns of a grant from the key directory's event, a moment after
+/// the share exists: opening a share at once can meet a 404 for its node.
+@Suite struct GrantLagTests {
+    @Test func openShareWaitsOutAGrantIngestDoesNotKnowYet() async throws {
+        let f = try SharingFixture()
+        let content = Sodium.randomBytes(1_000)
+        let file = try await f.upload("early.txt", content)
+        let share = try await f.client.share(f.alice, node: file, withEmail: "bob@example.com", trust: f.d.trust)
+        let bob = f.d.session(of: f.d.bob)
+        let trust = try KeyTrust(server: f.d.server.serverDescription)
+        let misses = Mutex(0)
+        let server = f.d.server
+        server.interceptIngest = { request in
+            guard request.method == "GET", request.path == "/v1/nodes/\(file.id)" else { return nil }
+            return misses.withLock { count in
+                guard count < 2 else { return nil }
+                count += 1
+                return server.problem(404, "No such node")
+            }
+        }
+        let opened = try await f.client.openShare(bob, share: share, trust: trust)
+        #expect(opened.root.id == file.id && opened.root.name == "early.txt")
+        #expect(misses.withLock { $0 } == 2)
+
+        // A node that stays unknown: the 404 is believed in the end, as itself.
+        server.interceptIngest = { request in
+            request.method == "GET" && request.path == "/v1/nodes/\(file.id)" ? server.problem(404, "No such node") : nil
+        }
+        let started = ContinuousClock.now
+        await #expect(throws: CoffreAPIError.self) { _ = try await f.client.openShare(bob, share: share, trust: trust) }
+        #expect(ContinuousClock.now - started >= .seconds(6))
     }
 }
 
