@@ -13,6 +13,8 @@ import PostgresNIO
 /// | `ACCOUNTS_TOKEN_SIGNING_SEED` | derived from `COFFRE_INTERNAL_SECRET` (development) |
 /// | `ACCOUNTS_VERIFIER_PEPPER` | derived from `COFFRE_INTERNAL_SECRET` (development) |
 /// | `ACCOUNTS_TOTP_KEY` | derived from `COFFRE_INTERNAL_SECRET` (development) |
+/// | `ACCOUNTS_SIGNUP_BATCH_MAX` | `64`: most signups written in one statement (1: one each) |
+/// | `ACCOUNTS_SIGNUP_WRITERS` | `1`: most signup statements in flight at once |
 ///
 /// plus the common `COFFRE_*` settings (see `CommonConfiguration`).
 public struct AccountsConfiguration: Sendable {
@@ -24,15 +26,21 @@ public struct AccountsConfiguration: Sendable {
     /// Seals TOTP seeds at rest (see `TOTPSealer`). Changing it makes every
     /// enrolled second factor unreadable: logins with one then fail closed.
     public var totpKey: String?
+    /// Group commit of signups (see `SignupCommitter`).
+    public var signupBatchMax: Int
+    public var signupWriters: Int
 
     public init(common: CommonConfiguration = .init(), listen: HTTPListenConfiguration = .init(host: "127.0.0.1", port: 8081),
-                adminToken: String? = nil, signingSeed: String? = nil, pepper: String? = nil, totpKey: String? = nil) {
+                adminToken: String? = nil, signingSeed: String? = nil, pepper: String? = nil, totpKey: String? = nil,
+                signupBatchMax: Int = 64, signupWriters: Int = 1) {
         self.common = common
         self.listen = listen
         self.adminToken = adminToken
         self.signingSeed = signingSeed
         self.pepper = pepper
         self.totpKey = totpKey
+        self.signupBatchMax = signupBatchMax
+        self.signupWriters = signupWriters
     }
 
     public init(env: EnvironmentReader) throws(ConfigurationError) {
@@ -42,6 +50,8 @@ public struct AccountsConfiguration: Sendable {
         signingSeed = env.optionalString("ACCOUNTS_TOKEN_SIGNING_SEED")
         pepper = env.optionalString("ACCOUNTS_VERIFIER_PEPPER")
         totpKey = env.optionalString("ACCOUNTS_TOTP_KEY")
+        signupBatchMax = try env.int("ACCOUNTS_SIGNUP_BATCH_MAX", default: 64, range: 1...1000)
+        signupWriters = try env.int("ACCOUNTS_SIGNUP_WRITERS", default: 1, range: 1...256)
     }
 }
 
@@ -60,8 +70,10 @@ public enum AccountsApp {
         let signingKey = try TokenSigningKey.fromConfiguration(seed: config.signingSeed, internalSecret: config.common.internalSecret)
         let pepper = KeyedHash.hash(Array("coffre-verifier-pepper".utf8), key: InternalAuth.key(from: config.pepper ?? config.common.internalSecret))
         let totp = TOTPSealer(key: TOTPSealer.key(from: config.totpKey ?? config.common.internalSecret))
+        let signups = SignupCommitter(postgres: core.postgres, topic: AccountsStore.topic,
+                                      options: .init(maxBatch: config.signupBatchMax, maxRunning: config.signupWriters), logger: logger)
         let store = AccountsStore(postgres: core.postgres, outbox: core.outbox, hasher: VerifierHasher(pepper: pepper), totp: totp,
-                                  signingKey: signingKey, logger: logger)
+                                  signingKey: signingKey, signups: signups, logger: logger)
         let router = Router(context: CoffreRequestContext.self)
         ServiceCore.addStandardMiddleware(to: router)
         router.add(middleware: InternalIdentityMiddleware(secret: config.common.internalSecret))
@@ -84,10 +96,13 @@ extension AccountsApp {
         var logger = Logger(label: "routes")
         logger.logLevel = .critical
         let config = try! PostgresSetup.configuration(url: "postgres://u@127.0.0.1:1/d", poolSize: 1)
-        let store = AccountsStore(postgres: PostgresClient(configuration: config, backgroundLogger: logger),
+        let postgres = PostgresClient(configuration: config, backgroundLogger: logger)
+        let store = AccountsStore(postgres: postgres,
                                   outbox: Outbox(schema: schema), hasher: VerifierHasher(pepper: []),
                                   totp: TOTPSealer(key: Array(repeating: 1, count: 32)),
-                                  signingKey: try! TokenSigningKey(seed: Array(repeating: 1, count: 32)), logger: logger)
+                                  signingKey: try! TokenSigningKey(seed: Array(repeating: 1, count: 32)),
+                                  signups: SignupCommitter(postgres: postgres, topic: AccountsStore.topic, options: .init(), logger: logger),
+                                  logger: logger)
         let router = Router(context: CoffreRequestContext.self)
         AccountsRoutes(store: store, adminToken: nil).add(to: router)
         return router.routes.map { "\($0.method.rawValue) \($0.path.description)" }

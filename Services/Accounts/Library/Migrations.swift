@@ -120,6 +120,38 @@ enum AccountsMigrations {
             Migration(4, "cross-tenant shares flag", sql: """
                 ALTER TABLE accounts.tenants ADD COLUMN cross_tenant_shares boolean NOT NULL DEFAULT false;
                 """),
+            // Group commit (`SignupCommitter`): the signups waiting while
+            // earlier ones are written go in as one statement, over arrays.
+            // A row whose email or id is taken is skipped (ON CONFLICT DO
+            // NOTHING, also against a row earlier in the same batch) and gets
+            // no event; the ids returned are the accounts created.
+            Migration(5, "signups in batches", sql: """
+                CREATE FUNCTION accounts.signup_users(
+                    p_tenant uuid, p_ids uuid[], p_emails text[], p_salts bytea[], p_ops bigint[], p_mem bigint[],
+                    p_verifiers bytea[], p_recovery bytea[], p_x25519 bytea[], p_ed25519 bytea[], p_signatures bytea[], p_bundles jsonb[],
+                    p_event_ids uuid[], p_topic text, p_payloads bytea[]
+                ) RETURNS SETOF uuid LANGUAGE plpgsql AS $fn$
+                BEGIN
+                    PERFORM set_config('coffre.tenant_id', p_tenant::text, true);
+                    RETURN QUERY
+                    WITH input AS (
+                        SELECT * FROM unnest(p_ids, p_emails, p_salts, p_ops, p_mem, p_verifiers, p_recovery, p_x25519, p_ed25519,
+                                             p_signatures, p_bundles, p_event_ids, p_payloads)
+                            AS t(id, email, salt, ops, mem, verifier, recovery, x25519, ed25519, signature, bundle, event_id, payload)
+                    ), created AS (
+                        INSERT INTO accounts.users (tenant_id, id, email, salt, kdf_opslimit, kdf_memlimit, verifier, recovery_verifier,
+                                                    public_x25519, public_ed25519, self_signature, key_bundle)
+                        SELECT p_tenant, id, email, salt, ops, mem, verifier, recovery, x25519, ed25519, signature, bundle FROM input
+                        ON CONFLICT DO NOTHING
+                        RETURNING accounts.users.id
+                    ), events AS (
+                        INSERT INTO accounts.outbox (event_id, topic, key, payload)
+                        SELECT input.event_id, p_topic, input.id::text, input.payload FROM input JOIN created ON created.id = input.id
+                    )
+                    SELECT created.id FROM created;
+                END
+                $fn$;
+                """),
         ]
     }
 }

@@ -15,6 +15,8 @@ struct AccountsStore: Sendable {
     /// Seals the TOTP seeds in `users.totp_secret` and `users.totp_pending`.
     let totp: TOTPSealer
     let signingKey: TokenSigningKey
+    /// Writes signups, in batches when they queue up.
+    let signups: SignupCommitter
     let logger: Logger
     let accessTokenTTL: Int64 = 300
     let tenantCache = TenantCache()
@@ -120,6 +122,16 @@ struct AccountsStore: Sendable {
         Array("coffre-keys-v1\n\(keys.x25519)\n\(keys.ed25519)".utf8)
     }
 
+    /// The `account.created` event: the new account's public keys, for the key directory.
+    static func accountCreated(tenant: String, account: UUID, email: String, keys: PublicKeys) -> CloudEvent {
+        CloudEvent(source: source, type: "coffre.account.created", subject: account.lower, tenant: tenant, data: .object([
+            "tenant_id": .string(tenant), "account_id": .string(account.lower), "email": .string(email),
+            "public_keys": .object([
+                "x25519": .string(keys.x25519), "ed25519": .string(keys.ed25519), "self_signature": .string(keys.self_signature),
+            ]),
+        ]))
+    }
+
     func signup(tenant: Tenant, _ request: SignupRequest) async throws -> SignupResponse {
         let email = try Validate.email(request.email)
         let salt = try Validate.bytes("salt", request.salt, count: 16)
@@ -136,23 +148,15 @@ struct AccountsStore: Sendable {
         let accountID = request.account_id ?? UUID()
         let verifier = hasher.verifier(account: accountID, secret: loginSecret, purpose: "login")
         let recoveryVerifier = hasher.verifier(account: accountID, secret: recoverySecret, purpose: "recovery")
-        let event = CloudEvent(source: Self.source, type: "coffre.account.created", subject: accountID.lower, tenant: tenant.id, data: .object([
-            "tenant_id": .string(tenant.id), "account_id": .string(accountID.lower), "email": .string(email),
-            "public_keys": .object([
-                "x25519": .string(request.public_keys.x25519), "ed25519": .string(request.public_keys.ed25519),
-                "self_signature": .string(request.public_keys.self_signature),
-            ]),
-        ]))
-        let payload = ByteBuffer(bytes: try event.encoded())
-        // One statement, so one implicit transaction: the user row and its
-        // outbox event are committed together or not at all.
-        let rows = try await postgres.query("""
-            SELECT accounts.signup_user(\(tenant.uuid), \(accountID), \(email), \(ByteBuffer(bytes: salt)), \(request.kdf.opslimit), \(request.kdf.memlimit),
-                \(ByteBuffer(bytes: verifier)), \(ByteBuffer(bytes: recoveryVerifier)), \(ByteBuffer(bytes: x25519)), \(ByteBuffer(bytes: ed25519)),
-                \(ByteBuffer(bytes: signature)), \(bundle)::jsonb, \(event.id), \(Self.topic), \(accountID.lower), \(payload))
-            """, logger: logger)
-        var inserted = false
-        for try await value in rows.decode(Bool.self) { inserted = value }
+        let event = Self.accountCreated(tenant: tenant.id, account: accountID, email: email, keys: request.public_keys)
+        let row = SignupCommitter.Row(
+            id: accountID, email: email, salt: ByteBuffer(bytes: salt), opslimit: request.kdf.opslimit, memlimit: request.kdf.memlimit,
+            verifier: ByteBuffer(bytes: verifier), recoveryVerifier: ByteBuffer(bytes: recoveryVerifier),
+            x25519: ByteBuffer(bytes: x25519), ed25519: ByteBuffer(bytes: ed25519), signature: ByteBuffer(bytes: signature),
+            bundle: bundle, eventID: event.id, payload: ByteBuffer(bytes: try event.encoded()))
+        // The user row and its outbox event are committed together or not at
+        // all, possibly in one transaction with other signups (group commit).
+        let inserted = try await signups.insert(row, tenant: tenant.uuid)
         guard inserted else {
             // Same email in this tenant, or (rarely) a client-proposed id already used.
             throw Problem.conflict("an account with this email exists in this tenant", type: "urn:coffre:problem:email-taken")
