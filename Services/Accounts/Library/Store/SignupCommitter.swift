@@ -130,21 +130,12 @@ final class SignupCommitter: Sendable {
         do {
             let inserted = try await write(batch)
             for waiting in batch { waiting.continuation.resume(returning: inserted.contains(waiting.row.id)) }
-        } catch {
-            guard batch.count > 1 else {
-                batch[0].continuation.resume(throwing: error)
-                return
-            }
+        } catch where batch.count > 1 {
             logger.warning("signup batch failed; writing its signups one by one",
                            metadata: ["signups": .stringConvertible(batch.count), "error": .string(String(reflecting: type(of: error)))])
-            for waiting in batch {
-                do {
-                    let inserted = try await write([waiting])
-                    waiting.continuation.resume(returning: inserted.contains(waiting.row.id))
-                } catch {
-                    waiting.continuation.resume(throwing: error)
-                }
-            }
+            for waiting in batch { await commit([waiting]) }
+        } catch {
+            batch[0].continuation.resume(throwing: error)
         }
     }
 
