@@ -144,6 +144,53 @@ struct SignupBatchTests {
     }
 }
 
+extension SignupBatchTests {
+    /// A statement can fail after Postgres committed it (the connection is
+    /// lost before the answer): the signups are then written again one by
+    /// one, and each must still be answered by what happened to its own row.
+    /// Here the first statement's commit is the plain `insert`; `retry` is
+    /// what the failed statement's signups go through.
+    @Test func aSignupCommittedBeforeItsStatementFailedIsAnsweredAsCreated() async throws {
+        try await AccountsHarness.run { _ in
+            let tenant = UUID(uuidString: AccountsMigrations.defaultTenantID)!
+            try await TestEnvironment.withPostgres { postgres in
+                let committer = SignupCommitter(postgres: postgres, topic: AccountsStore.topic, options: .init(), logger: TestEnvironment.logger)
+                let first = try Self.row(Fake(), tenant: tenant)
+                #expect(try await committer.insert(first, tenant: tenant))
+                // The same signup again, as after an ambiguous failure: created, no second row or event.
+                #expect(try await committer.retry(first, tenant: tenant), "a signup whose commit went through was answered as a taken email")
+                // Another signup for that email (another id and login secret): taken.
+                var rival = Fake(email: first.email)
+                rival.accountID = UUID()
+                #expect(try await committer.retry(try Self.row(rival, tenant: tenant), tenant: tenant) == false)
+                // The same id with another verifier (not this signup's secret): not created.
+                var impostor = try Self.row(Fake(), tenant: tenant)
+                impostor.id = first.id
+                #expect(try await committer.retry(impostor, tenant: tenant) == false)
+                // A signup that was not written at all is written by the retry.
+                let fresh = try Self.row(Fake(), tenant: tenant)
+                #expect(try await committer.retry(fresh, tenant: tenant))
+
+                let ids = [first.id, rival.accountID, fresh.id]
+                var stored: [UUID: String] = [:]
+                try await postgres.withTenant(tenant, logger: TestEnvironment.logger) { connection in
+                    let rows = try await connection.query("SELECT id, email FROM accounts.users WHERE id = ANY(\(ids))", logger: TestEnvironment.logger)
+                    for try await (id, email) in rows.decode((UUID, String).self) { stored[id] = email }
+                }
+                #expect(stored == [first.id: first.email, fresh.id: fresh.email])
+                var events: [String: Int] = [:]
+                try await postgres.withConnection { connection in
+                    let keys = ids.map { $0.uuidString.lowercased() }
+                    let outbox = try await connection.query("SELECT key, count(*) FROM accounts.outbox WHERE key = ANY(\(keys)) GROUP BY key",
+                                                            logger: TestEnvironment.logger)
+                    for try await (key, count) in outbox.decode((String, Int).self) { events[key] = count }
+                }
+                #expect(events == [first.id.uuidString.lowercased(): 1, fresh.id.uuidString.lowercased(): 1])
+            }
+        }
+    }
+}
+
 @Suite struct SignupBatchConfigurationTests {
     @Test func defaultsAndBounds() throws {
         let defaults = try AccountsConfiguration(env: EnvironmentReader([:]))

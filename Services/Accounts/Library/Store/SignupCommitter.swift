@@ -1,3 +1,4 @@
+import CoffreCore
 import Foundation
 import Logging
 import Metrics
@@ -21,8 +22,9 @@ import Synchronization
 /// which sets the row-level-security tenant for its own transaction: a batch
 /// never mixes tenants. A signup whose email (or proposed id) is taken
 /// simply is not inserted and gets `false`; the others in its batch are not
-/// affected. Should a batch fail as a whole, each of its signups is tried
-/// again on its own, so one bad row cannot fail its neighbours.
+/// affected. Should a statement fail, each of its signups is tried again on
+/// its own, so one bad row cannot fail its neighbours, and a signup whose
+/// commit went through before the failure is still answered as created.
 final class SignupCommitter: Sendable {
     /// One validated signup: what `accounts.users` and the outbox receive.
     struct Row: Sendable {
@@ -128,25 +130,48 @@ final class SignupCommitter: Sendable {
 
     private func commit(_ batch: [Waiting]) async {
         do {
-            let inserted = try await write(batch)
+            let inserted = try await write(batch.map(\.row), tenant: batch[0].tenant)
             for waiting in batch { waiting.continuation.resume(returning: inserted.contains(waiting.row.id)) }
-        } catch where batch.count > 1 {
-            logger.warning("signup batch failed; writing its signups one by one",
-                           metadata: ["signups": .stringConvertible(batch.count), "error": .string(String(reflecting: type(of: error)))])
-            for waiting in batch { await commit([waiting]) }
         } catch {
-            batch[0].continuation.resume(throwing: error)
+            if batch.count > 1 {
+                logger.warning("signup batch failed; writing its signups one by one",
+                               metadata: ["signups": .stringConvertible(batch.count), "error": .string(String(reflecting: type(of: error)))])
+            }
+            for waiting in batch {
+                do {
+                    waiting.continuation.resume(returning: try await retry(waiting.row, tenant: waiting.tenant))
+                } catch {
+                    waiting.continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    /// A signup whose statement failed, written again on its own. The
+    /// failure may have come after Postgres committed (the connection was
+    /// lost before the answer came back): then the row is already there,
+    /// and the retry alone would call it a taken email. So a signup not
+    /// inserted by the retry counts as created when its own row is found:
+    /// same id and same verifier, which only this signup's login secret
+    /// gives (the verifier is keyed by the account id).
+    func retry(_ row: Row, tenant: UUID) async throws -> Bool {
+        if try await write([row], tenant: tenant).contains(row.id) { return true }
+        return try await postgres.withTenant(tenant, logger: logger) { connection in
+            let found = try await connection.query("""
+                SELECT EXISTS (SELECT 1 FROM accounts.users WHERE id = \(row.id) AND verifier = \(row.verifier))
+                """, logger: logger)
+            for try await exists in found.decode(Bool.self) { return exists }
+            return false
         }
     }
 
     /// One statement, so one transaction: the ids of the rows inserted.
-    private func write(_ batch: [Waiting]) async throws -> Set<UUID> {
-        let rows = batch.map(\.row)
+    private func write(_ rows: [Row], tenant: UUID) async throws -> Set<UUID> {
         statements.increment()
         written.increment(by: rows.count)
         largestBatch.max(rows.count, ordering: .relaxed)
         let result = try await postgres.query("""
-            SELECT accounts.signup_users(\(batch[0].tenant), \(rows.map(\.id)), \(rows.map(\.email)), \(rows.map(\.salt)),
+            SELECT accounts.signup_users(\(tenant), \(rows.map(\.id)), \(rows.map(\.email)), \(rows.map(\.salt)),
                 \(rows.map(\.opslimit)), \(rows.map(\.memlimit)), \(rows.map(\.verifier)), \(rows.map(\.recoveryVerifier)),
                 \(rows.map(\.x25519)), \(rows.map(\.ed25519)), \(rows.map(\.signature)), \(rows.map(\.bundle))::jsonb[],
                 \(rows.map(\.eventID)), \(topic), \(rows.map(\.payload)))
