@@ -2,9 +2,12 @@ import Foundation
 import Hummingbird
 import Kafka
 import Logging
+import ServiceLifecycle
+import Synchronization
 
 /// What each executable's `@main` calls: set up JSON logs and metrics, build
-/// the application, run it until SIGTERM/SIGINT (graceful drain).
+/// the application, run it until SIGTERM/SIGINT (graceful drain, bounded:
+/// see `shutdownGroup`).
 ///
 /// Bad configuration never turns into a crash loop with a stack trace: the
 /// problem is logged once, clearly, and the process keeps serving
@@ -23,8 +26,14 @@ public enum ServiceBootstrap {
         let logger = Logger(label: "coffre.\(name)")
         logger.info("starting", metadata: ["librdkafka": .string(KafkaProducer.librdkafkaVersion)])
         do {
+            let grace = try environment.int("COFFRE_SHUTDOWN_GRACE_SECONDS", default: 20, range: 1...3600)
             let app = try await build(environment, logger)
-            try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+            let deadline = ShutdownDeadline(after: .seconds(grace + 5)) {
+                logger.error("shutdown did not finish in time; exiting", metadata: ["seconds": "\(grace + 5)"])
+                exit(1)
+            }
+            try await shutdownGroup(app, grace: .seconds(grace), deadline: deadline, logger: logger).run()
+            deadline.disarm()
             logger.info("stopped")
         } catch let error as ConfigurationError {
             logger.error("bad configuration: \(error.key): \(error.problem)", metadata: ["setting": .string(error.key)])
@@ -34,6 +43,20 @@ public enum ServiceBootstrap {
             logger.critical("service failed", metadata: ["error": .string(String(describing: error))])
             exit(1)
         }
+    }
+
+    /// Runs `app` until SIGTERM or SIGINT, then drains it: in-flight requests
+    /// may finish for `grace`, after which whatever still runs is cancelled,
+    /// and if even that does not end it, `deadline` ends the process. Without
+    /// the bounds, accounts with requests in flight when its Postgres went
+    /// away did not stop on SIGTERM at all (only SIGKILL ended it). The
+    /// default grace (20 s) plus 5 s leaves the process done before docker
+    /// compose's `stop_grace_period` (30 s) runs out.
+    public static func shutdownGroup(_ app: any Service, grace: Duration, deadline: ShutdownDeadline, logger: Logger) -> ServiceGroup {
+        // Services are told to shut down last first: the deadline starts its clock at once.
+        var configuration = ServiceGroupConfiguration(services: [app, deadline], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        configuration.maximumGracefulShutdownDuration = grace
+        return ServiceGroup(configuration: configuration)
     }
 
     /// Serves only the operational routes, with `/readyz` failing for `reason`.
@@ -55,5 +78,36 @@ public enum ServiceBootstrap {
             logger.critical("cannot serve /readyz either", metadata: ["error": .string(String(describing: error))])
             exit(78)
         }
+    }
+}
+
+/// Ends the process a fixed time after a graceful shutdown began, should the
+/// service group not have finished by then (a task that ignores both the
+/// shutdown and the cancellation that follows it). ServiceGroup's own bound
+/// on cancellation is a `fatalError`, whose crash report dumps memory around
+/// the registers into the log; this says one line and exits instead.
+public final class ShutdownDeadline: Service, Sendable {
+    private let delay: Duration
+    private let expired: @Sendable () -> Void
+    private let disarmed = Atomic<Bool>(false)
+
+    public init(after delay: Duration, onExpiry expired: @escaping @Sendable () -> Void) {
+        self.delay = delay
+        self.expired = expired
+    }
+
+    public func run() async throws {
+        // Returns when the shutdown begins (or throws when cancelled: no shutdown, no deadline).
+        try await gracefulShutdown()
+        let c = delay.components
+        let nanoseconds = Int(c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [self] in
+            if !disarmed.load(ordering: .acquiring) { expired() }
+        }
+    }
+
+    /// The group finished in time: the deadline no longer applies.
+    public func disarm() {
+        disarmed.store(true, ordering: .releasing)
     }
 }
