@@ -35,9 +35,14 @@ COFFRE_VENV="${COFFRE_VENV:-$COFFRE_CACHE/venv}"
 
 PKG_CONFIG_PATH="$RDKAFKA_PREFIX/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 
+# Every Swift program these scripts start (services, benchmarks, tests):
+# crash reports list stack frames, not registers. Swift's backtracer prints
+# the memory each register points to, which can hold key material.
+SWIFT_BACKTRACE="${SWIFT_BACKTRACE:-registers=none}"
+
 export COFFRE_ROOT COFFRE_SCRIPTS COFFRE_CACHE COFFRE_DATA COFFRE_PG_PORT COFFRE_KAFKA_PORT \
   RDKAFKA_VERSION RDKAFKA_PREFIX TANSU_VERSION TANSU_BIN COMPOSE_VERSION \
-  COMPOSE_BIN COFFRE_VENV PKG_CONFIG_PATH
+  COMPOSE_BIN COFFRE_VENV PKG_CONFIG_PATH SWIFT_BACKTRACE
 
 log() {
   printf 'coffre: %s\n' "$*" >&2

@@ -74,9 +74,7 @@ start_service() {
   fi
   local -a envs
   mapfile -t envs < <(service_env "$s")
-  # A crash report lists stack frames, not registers: Swift's backtracer
-  # prints the memory each register points to, which can hold key material.
-  env SWIFT_BACKTRACE="${SWIFT_BACKTRACE:-registers=none}" "${envs[@]}" setsid "$bin/$s" >>"$logfile" 2>&1 </dev/null &
+  env "${envs[@]}" setsid "$bin/$s" >>"$logfile" 2>&1 </dev/null &
   echo $! >"$pidfile"
 }
 
