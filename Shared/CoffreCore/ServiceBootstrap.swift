@@ -26,7 +26,7 @@ public enum ServiceBootstrap {
         let logger = Logger(label: "coffre.\(name)")
         logger.info("starting", metadata: ["librdkafka": .string(KafkaProducer.librdkafkaVersion)])
         do {
-            let grace = try environment.int("COFFRE_SHUTDOWN_GRACE_SECONDS", default: 20, range: 1...3600)
+            let grace = try shutdownGraceSeconds(environment)
             let app = try await build(environment, logger)
             let deadline = ShutdownDeadline(after: .seconds(grace + 5)) {
                 logger.error("shutdown did not finish in time; exiting", metadata: ["seconds": "\(grace + 5)"])
@@ -43,6 +43,13 @@ public enum ServiceBootstrap {
             logger.critical("service failed", metadata: ["error": .string(String(describing: error))])
             exit(1)
         }
+    }
+
+    /// `COFFRE_SHUTDOWN_GRACE_SECONDS`: how long a SIGTERM'd service may
+    /// drain (default 20, 1 to 3600). Read before the application is built,
+    /// so a bad value puts the service in degraded mode like any other.
+    public static func shutdownGraceSeconds(_ environment: EnvironmentReader) throws -> Int {
+        try environment.int("COFFRE_SHUTDOWN_GRACE_SECONDS", default: 20, range: 1...3600)
     }
 
     /// Runs `app` until SIGTERM or SIGINT, then drains it: in-flight requests

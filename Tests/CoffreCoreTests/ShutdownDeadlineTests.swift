@@ -84,4 +84,18 @@ import Testing
         try await Task.sleep(for: .milliseconds(600))
         #expect(expiry.instant == nil, "the deadline fired after the group had finished")
     }
+
+    @Test func theGraceIsASettingWithBounds() throws {
+        #expect(try ServiceBootstrap.shutdownGraceSeconds(EnvironmentReader([:])) == 20)
+        #expect(try ServiceBootstrap.shutdownGraceSeconds(EnvironmentReader(["COFFRE_SHUTDOWN_GRACE_SECONDS": "3"])) == 3)
+        #expect(try ServiceBootstrap.shutdownGraceSeconds(EnvironmentReader(["COFFRE_SHUTDOWN_GRACE_SECONDS": "3600"])) == 3600)
+        for bad in ["0", "-1", "3601", "soon", "2.5"] {
+            do {
+                _ = try ServiceBootstrap.shutdownGraceSeconds(EnvironmentReader(["COFFRE_SHUTDOWN_GRACE_SECONDS": bad]))
+                Issue.record("COFFRE_SHUTDOWN_GRACE_SECONDS=\(bad) was accepted")
+            } catch let error as ConfigurationError {
+                #expect(error.key == "COFFRE_SHUTDOWN_GRACE_SECONDS")
+            }
+        }
+    }
 }
