@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 
 public enum PostgresSetup {
     /// Parses `postgres://user:password@host:port/database` into a pool
@@ -57,12 +58,11 @@ extension PostgresClient {
     /// wrapper, so callers can `catch` their domain errors.
     public func transaction<Result: Sendable>(
         logger: Logger,
+        isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        do {
-            return try await withTransaction(logger: logger) { connection in try await body(connection) }
-        } catch let error as PostgresTransactionError {
-            throw error.underlying
+        try await withConnection(isolation: isolation) { connection in
+            try await connection.transaction(logger: logger, isolation: isolation, body)
         }
     }
 }
@@ -89,5 +89,109 @@ extension PostgresClient {
             try await connection.setTenant(tenant, logger: logger)
             return try await body(connection)
         }
+    }
+}
+
+// MARK: a bounded wait for a connection
+
+/// No Postgres connection came free in time: Postgres is unreachable, or
+/// every pooled connection stayed busy that long. Nothing was sent, so the
+/// caller may simply try again; services answer 503 with `Retry-After`.
+public struct DatabaseUnavailable: Error, CustomStringConvertible {
+    public let waited: Duration
+    public init(waited: Duration) { self.waited = waited }
+    public var description: String { "no Postgres connection within \(waited)" }
+}
+
+extension PostgresClient {
+    /// `withConnection`, giving up with `DatabaseUnavailable` if no
+    /// connection is leased within `leaseTimeout`. PostgresNIO's pool waits
+    /// for a connection without end while Postgres is unreachable, so
+    /// requests would otherwise hang until the client gave up (and a
+    /// SIGTERM'd service could not drain). Only the wait is bounded: once a
+    /// connection is leased the body runs to its end, so a statement is
+    /// never cut off half-way by this timer and a write is never left in
+    /// doubt.
+    public func withConnection<Result: Sendable>(
+        leaseTimeout: Duration,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        let claim = LeaseClaim()
+        return try await withThrowingTaskGroup(of: Result?.self) { group in
+            group.addTask {
+                try await self.withConnection { connection in
+                    // The timer may have gone off just as the connection came.
+                    guard claim.take(.leased) else { throw DatabaseUnavailable(waited: leaseTimeout) }
+                    return try await body(connection)
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: leaseTimeout)
+                if claim.take(.timedOut) { throw DatabaseUnavailable(waited: leaseTimeout) }
+                return nil  // leased in time (or the body is done): the body decides
+            }
+            // The first error (the timer's, or the body's) leaves the group,
+            // which cancels the other child: a lease still waiting is withdrawn.
+            while let next = try await group.next() {
+                if let value = next {
+                    group.cancelAll()
+                    return value
+                }
+            }
+            preconditionFailure("the lease task ended without a result or an error")
+        }
+    }
+
+    /// `withTenant` with the wait for a connection bounded (see
+    /// `withConnection(leaseTimeout:_:)`).
+    public func withTenant<Result: Sendable>(
+        _ tenant: UUID,
+        leaseTimeout: Duration,
+        logger: Logger,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await withConnection(leaseTimeout: leaseTimeout) { connection in
+            try await connection.transaction(logger: logger) { connection in
+                try await connection.setTenant(tenant, logger: logger)
+                return try await body(connection)
+            }
+        }
+    }
+
+    /// `transaction` with the wait for a connection bounded.
+    public func transaction<Result: Sendable>(
+        leaseTimeout: Duration,
+        logger: Logger,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await withConnection(leaseTimeout: leaseTimeout) { connection in
+            try await connection.transaction(logger: logger, body)
+        }
+    }
+}
+
+extension PostgresConnection {
+    /// `withTransaction`, rethrowing the body's own error rather than the
+    /// wrapper, so callers can `catch` their domain errors.
+    public func transaction<Result: Sendable>(
+        logger: Logger,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        do {
+            return try await withTransaction(logger: logger, isolation: isolation) { connection in try await body(connection) }
+        } catch let error as PostgresTransactionError {
+            throw error.underlying
+        }
+    }
+}
+
+/// Who came first: the leased connection or the timer.
+private final class LeaseClaim: Sendable {
+    enum Winner: Int { case leased = 1, timedOut = 2 }
+    private let state = Atomic<Int>(0)
+    /// True for the first caller only.
+    func take(_ winner: Winner) -> Bool {
+        state.compareExchange(expected: 0, desired: winner.rawValue, ordering: .acquiringAndReleasing).exchanged
     }
 }

@@ -166,6 +166,11 @@ public struct ProblemMiddleware: RouterMiddleware {
             return .badRequest(Self.describe(decoding), type: "urn:coffre:problem:malformed-body")
         case let response as HTTPResponseError:
             return Problem(response.status)
+        case let unavailable as DatabaseUnavailable:
+            logger.warning("no database connection in time", metadata: ["waited": .string("\(unavailable.waited)"), "path": .string(request.uri.path)])
+            var problem = Problem.unavailable("The service cannot reach its database just now; nothing was changed. Try again shortly.", retryAfter: 2)
+            problem.type = "urn:coffre:problem:database-unavailable"
+            return problem
         default:
             logger.error("unexpected error", metadata: ["error": .string(String(reflecting: error)), "path": .string(request.uri.path)])
             return Problem(.internalServerError, type: "urn:coffre:problem:internal", title: "Internal error",

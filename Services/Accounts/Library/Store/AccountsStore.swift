@@ -18,6 +18,9 @@ struct AccountsStore: Sendable {
     /// Writes signups, in batches when they queue up.
     let signups: SignupCommitter
     let logger: Logger
+    /// How long a request waits for a Postgres connection before it is
+    /// answered 503 (`ACCOUNTS_POSTGRES_WAIT_SECONDS`).
+    var postgresWait: Duration = .seconds(5)
     let accessTokenTTL: Int64 = 300
     let tenantCache = TenantCache()
     static let topic = "coffre.accounts"
@@ -25,8 +28,14 @@ struct AccountsStore: Sendable {
 
     // MARK: transactions
 
-    func withTenant<T: Sendable>(_ tenantID: UUID, _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await postgres.withTenant(tenantID, logger: logger, body)
+    func withTenant<T: Sendable>(_ tenantID: UUID, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await postgres.withTenant(tenantID, leaseTimeout: postgresWait, logger: logger, body)
+    }
+
+    /// One connection for a few statements outside any tenant (the tenants
+    /// table, the revocation feed), with the same bounded wait.
+    func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await postgres.withConnection(leaseTimeout: postgresWait, body)
     }
 
     func emit(_ type: String, tenant: UUID, subject: UUID, data: JSONValue, on connection: PostgresConnection) async throws {
@@ -55,14 +64,19 @@ struct AccountsStore: Sendable {
     /// needs one, and they change only through the admin API.
     func tenant(slug: String) async throws -> Tenant? {
         if let cached = tenantCache.get(slug) { return cached }
-        let rows = try await postgres.query("SELECT \(unescaped: Self.tenantColumns) FROM accounts.tenants WHERE slug = \(slug)", logger: logger)
-        let tenant = try await decodeTenants(rows).first
+        let tenant = try await withConnection { connection in
+            try await decodeTenants(try await connection.query(
+                "SELECT \(unescaped: Self.tenantColumns) FROM accounts.tenants WHERE slug = \(slug)", logger: logger)).first
+        }
         if let tenant { tenantCache.put(slug, tenant) }
         return tenant
     }
 
     func listTenants() async throws -> [Tenant] {
-        try await decodeTenants(try await postgres.query("SELECT \(unescaped: Self.tenantColumns) FROM accounts.tenants ORDER BY created_at, slug", logger: logger))
+        try await withConnection { connection in
+            try await decodeTenants(try await connection.query(
+                "SELECT \(unescaped: Self.tenantColumns) FROM accounts.tenants ORDER BY created_at, slug", logger: logger))
+        }
     }
 
     func createTenant(_ request: CreateTenantRequest) async throws -> Tenant {
@@ -78,7 +92,7 @@ struct AccountsStore: Sendable {
         let limitsJSON = String(decoding: try JSONEncoder().encode(limits), as: UTF8.self)
         let id = UUID()
         let crossTenant = request.cross_tenant_shares ?? false
-        return try await postgres.transaction(logger: logger) { connection in
+        return try await postgres.transaction(leaseTimeout: postgresWait, logger: logger) { connection in
             let rows = try await connection.query("""
                 INSERT INTO accounts.tenants (id, slug, display_name, storage_limit_bytes, transfer_allowance_bytes, rate_limits,
                                               cross_tenant_shares)
@@ -102,7 +116,7 @@ struct AccountsStore: Sendable {
     /// `tenant.updated` (the key directory applies it to new shares; shares
     /// made before stay until revoked).
     func updateTenant(slug: String, _ request: UpdateTenantRequest) async throws -> Tenant {
-        try await postgres.transaction(logger: logger) { connection in
+        try await postgres.transaction(leaseTimeout: postgresWait, logger: logger) { connection in
             let rows = try await connection.query("""
                 UPDATE accounts.tenants SET cross_tenant_shares = \(request.cross_tenant_shares) WHERE slug = \(slug)
                 RETURNING \(unescaped: Self.tenantColumns)
@@ -513,15 +527,17 @@ struct AccountsStore: Sendable {
     }
 
     func revocations(after: Int64) async throws -> [Revocation] {
-        let rows = try await postgres.query("""
-            SELECT seq, session_id, extract(epoch FROM expires_at)::bigint FROM accounts.revocations
-            WHERE seq > \(after) AND expires_at > now() ORDER BY seq LIMIT 5000
-            """, logger: logger)
-        var out: [Revocation] = []
-        for try await (seq, session, expires) in rows.decode((Int64, UUID, Int64).self) {
-            out.append(Revocation(seq: seq, session_id: session.lower, expires_at: expires))
+        try await withConnection { connection in
+            let rows = try await connection.query("""
+                SELECT seq, session_id, extract(epoch FROM expires_at)::bigint FROM accounts.revocations
+                WHERE seq > \(after) AND expires_at > now() ORDER BY seq LIMIT 5000
+                """, logger: logger)
+            var out: [Revocation] = []
+            for try await (seq, session, expires) in rows.decode((Int64, UUID, Int64).self) {
+                out.append(Revocation(seq: seq, session_id: session.lower, expires_at: expires))
+            }
+            return out
         }
-        return out
     }
 }
 

@@ -50,6 +50,10 @@ final class SignupCommitter: Sendable {
         var maxBatch = 64
         /// Most signup statements in flight at once.
         var maxRunning = 1
+        /// How long a statement waits for a Postgres connection; after that
+        /// its signups, and every signup queued behind them, fail with
+        /// `DatabaseUnavailable` (503) instead of waiting without end.
+        var leaseTimeout: Duration = .seconds(5)
     }
 
     private struct Waiting {
@@ -77,7 +81,7 @@ final class SignupCommitter: Sendable {
     init(postgres: PostgresClient, topic: String, options: Options, logger: Logger) {
         self.postgres = postgres
         self.topic = topic
-        self.options = Options(maxBatch: max(1, options.maxBatch), maxRunning: max(1, options.maxRunning))
+        self.options = Options(maxBatch: max(1, options.maxBatch), maxRunning: max(1, options.maxRunning), leaseTimeout: options.leaseTimeout)
         self.logger = logger
     }
 
@@ -132,6 +136,17 @@ final class SignupCommitter: Sendable {
         do {
             let inserted = try await write(batch.map(\.row), tenant: batch[0].tenant)
             for waiting in batch { waiting.continuation.resume(returning: inserted.contains(waiting.row.id)) }
+        } catch let unavailable as DatabaseUnavailable {
+            // Nothing of this batch reached Postgres, and the signups queued
+            // behind it would each wait as long for nothing: all of them are
+            // answered now (503, nothing written), not one timeout at a time.
+            let queued = state.withLock { state -> [Waiting] in
+                defer { state.queue = [] }
+                return state.queue
+            }
+            logger.warning("no Postgres connection for signups; answering them 503",
+                           metadata: ["signups": .stringConvertible(batch.count + queued.count), "waited": .string("\(unavailable.waited)")])
+            for waiting in batch + queued { waiting.continuation.resume(throwing: unavailable) }
         } catch {
             if batch.count > 1 {
                 logger.warning("signup batch failed; writing its signups one by one",
@@ -156,7 +171,7 @@ final class SignupCommitter: Sendable {
     /// gives (the verifier is keyed by the account id).
     func retry(_ row: Row, tenant: UUID) async throws -> Bool {
         if try await write([row], tenant: tenant).contains(row.id) { return true }
-        return try await postgres.withTenant(tenant, logger: logger) { connection in
+        return try await postgres.withTenant(tenant, leaseTimeout: options.leaseTimeout, logger: logger) { [logger] connection in
             let found = try await connection.query("""
                 SELECT EXISTS (SELECT 1 FROM accounts.users WHERE id = \(row.id) AND verifier = \(row.verifier))
                 """, logger: logger)
@@ -170,14 +185,17 @@ final class SignupCommitter: Sendable {
         statements.increment()
         written.increment(by: rows.count)
         largestBatch.max(rows.count, ordering: .relaxed)
-        let result = try await postgres.query("""
-            SELECT accounts.signup_users(\(tenant), \(rows.map(\.id)), \(rows.map(\.email)), \(rows.map(\.salt)),
-                \(rows.map(\.opslimit)), \(rows.map(\.memlimit)), \(rows.map(\.verifier)), \(rows.map(\.recoveryVerifier)),
-                \(rows.map(\.x25519)), \(rows.map(\.ed25519)), \(rows.map(\.signature)), \(rows.map(\.bundle))::jsonb[],
-                \(rows.map(\.eventID)), \(topic), \(rows.map(\.payload)))
-            """, logger: logger)
-        var inserted = Set<UUID>()
-        for try await id in result.decode(UUID.self) { inserted.insert(id) }
-        return inserted
+        let (topic, logger) = (topic, logger)
+        return try await postgres.withConnection(leaseTimeout: options.leaseTimeout) { connection in
+            let result = try await connection.query("""
+                SELECT accounts.signup_users(\(tenant), \(rows.map(\.id)), \(rows.map(\.email)), \(rows.map(\.salt)),
+                    \(rows.map(\.opslimit)), \(rows.map(\.memlimit)), \(rows.map(\.verifier)), \(rows.map(\.recoveryVerifier)),
+                    \(rows.map(\.x25519)), \(rows.map(\.ed25519)), \(rows.map(\.signature)), \(rows.map(\.bundle))::jsonb[],
+                    \(rows.map(\.eventID)), \(topic), \(rows.map(\.payload)))
+                """, logger: logger)
+            var inserted = Set<UUID>()
+            for try await id in result.decode(UUID.self) { inserted.insert(id) }
+            return inserted
+        }
     }
 }

@@ -1,0 +1,78 @@
+import CoffreCore
+import CoffreTestSupport
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+import Testing
+
+/// `PostgresClient.withConnection(leaseTimeout:)`: the wait for a pooled
+/// connection is bounded (PostgresNIO's own wait is not, so requests hung
+/// while Postgres was down), and nothing but the wait is.
+@Suite struct DatabaseWaitTests {
+    static let logger: Logger = {
+        var logger = Logger(label: "database-wait-test")
+        logger.logLevel = .critical
+        return logger
+    }()
+
+    /// Runs `body` with a running pool for `url`.
+    static func withPool(_ url: String, _ body: (PostgresClient) async throws -> Void) async throws {
+        let client = PostgresClient(configuration: try PostgresSetup.configuration(url: url, poolSize: 2), backgroundLogger: logger)
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await client.run() }
+            try await body(client)
+            group.cancelAll()
+        }
+    }
+
+    /// Nothing listens on port 1: every connection attempt is refused.
+    static let unreachable = "postgres://coffre:coffre@127.0.0.1:1/coffre"
+
+    @Test func anUnreachablePostgresIsReportedAfterTheWait() async throws {
+        try await Self.withPool(Self.unreachable) { client in
+            let ran = Atomic<Bool>(false)
+            let started = ContinuousClock.now
+            do {
+                _ = try await client.withConnection(leaseTimeout: .milliseconds(300)) { _ in ran.store(true, ordering: .relaxed) }
+                Issue.record("a connection was leased from an unreachable Postgres")
+            } catch let error as DatabaseUnavailable {
+                #expect(error.waited == .milliseconds(300))
+            }
+            let waited = ContinuousClock.now - started
+            #expect(waited >= .milliseconds(300))
+            #expect(waited < .seconds(3), "the wait was not bounded: \(waited)")
+            let bodyRan = ran.load(ordering: .relaxed)
+            #expect(!bodyRan)
+            // The same for a tenant's transaction.
+            await #expect(throws: DatabaseUnavailable.self) {
+                try await client.withTenant(UUID(), leaseTimeout: .milliseconds(200), logger: Self.logger) { _ in 1 }
+            }
+        }
+    }
+
+    @Test(.enabled(if: TestEnvironment.hasStack, "needs ./coffre test's Postgres"))
+    func aLeasedConnectionRunsItsBodyToTheEnd() async throws {
+        try await Self.withPool(TestEnvironment.postgresURL!) { client in
+            // The body outlasts the wait for the connection: it is not cut off.
+            let value = try await client.withConnection(leaseTimeout: .milliseconds(100)) { connection in
+                try await connection.query("SELECT pg_sleep(0.4)", logger: Self.logger)
+                for try await answer in try await connection.query("SELECT 42", logger: Self.logger).decode(Int.self) { return answer }
+                return -1
+            }
+            #expect(value == 42)
+            // The body's own error comes out as itself.
+            await #expect(throws: Problem.self) {
+                try await client.withConnection(leaseTimeout: .seconds(2)) { _ -> Int in throw Problem.conflict("taken") }
+            }
+            // withTenant scopes the transaction to its tenant.
+            let tenant = UUID()
+            let seen = try await client.withTenant(tenant, leaseTimeout: .seconds(2), logger: Self.logger) { connection in
+                for try await setting in try await connection.query("SELECT current_setting('coffre.tenant_id')", logger: Self.logger)
+                    .decode(String.self) { return setting }
+                return ""
+            }
+            #expect(seen == tenant.uuidString.lowercased())
+        }
+    }
+}
