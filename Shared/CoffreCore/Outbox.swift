@@ -89,6 +89,8 @@ public final class OutboxRelay: Service, Sendable {
         public var maxBackoff: Duration = .seconds(5)
         /// Sent rows are deleted after this long (kept a while for operators).
         public var retention: Duration = .seconds(3600)
+        /// Longest wait for a Postgres connection per batch.
+        public var leaseTimeout: Duration = .seconds(5)
         public init() {}
     }
 
@@ -160,7 +162,10 @@ public final class OutboxRelay: Service, Sendable {
         let s = PostgresSetup.identifier(schema)
         let lockKey = "coffre.outbox.\(schema)"
         let batchSize = options.batchSize
-        return try await client.transaction(logger: logger) { connection in
+        let (schema, logger, producer, published, failed) = (schema, logger, producer, published, failed)
+        // A bounded wait for the connection: while Postgres is down the loop
+        // comes round again (and sees a shutdown) instead of waiting for good.
+        return try await client.transaction(leaseTimeout: options.leaseTimeout, logger: logger) { connection in
             let locked = try await connection.query("SELECT pg_try_advisory_xact_lock(hashtext(\(lockKey)))", logger: logger)
             for try await gotLock in locked.decode(Bool.self) where !gotLock {
                 return Outcome(sent: 0, failed: 0)
@@ -200,10 +205,12 @@ public final class OutboxRelay: Service, Sendable {
     }
 
     private func purgeSent() async throws {
-        let seconds = options.retention.components.seconds
-        try await client.query("""
-            DELETE FROM \(unescaped: PostgresSetup.identifier(schema)).outbox
-            WHERE sent_at IS NOT NULL AND sent_at < now() - make_interval(secs => \(Double(seconds)))
-            """, logger: logger)
+        let (seconds, schema, logger) = (options.retention.components.seconds, schema, logger)
+        try await client.withConnection(leaseTimeout: options.leaseTimeout) { connection in
+            _ = try await connection.query("""
+                DELETE FROM \(unescaped: PostgresSetup.identifier(schema)).outbox
+                WHERE sent_at IS NOT NULL AND sent_at < now() - make_interval(secs => \(Double(seconds)))
+                """, logger: logger)
+        }
     }
 }

@@ -1,8 +1,10 @@
 import CoffreCore
 import CoffreTestSupport
 import Foundation
+import Kafka
 import Logging
 import PostgresNIO
+import ServiceLifecycle
 import Synchronization
 import Testing
 
@@ -73,6 +75,37 @@ import Testing
                 return ""
             }
             #expect(seen == tenant.uuidString.lowercased())
+        }
+    }
+
+    @Test(.enabled(if: TestEnvironment.hasStack, "needs ./coffre test's broker"))
+    func anOutboxRelayStopsOnShutdownWhilePostgresIsUnreachable() async throws {
+        try await Self.withPool(Self.unreachable) { client in
+            let producer = try KafkaProducer(configuration: .init(bootstrapServers: TestEnvironment.kafkaBrokers!), logger: Self.logger)
+            var options = OutboxRelay.Options()
+            options.leaseTimeout = .milliseconds(300)
+            let relay = OutboxRelay(client: client, schema: "nowhere", producer: producer, logger: Self.logger, options: options,
+                                    startWhen: ReadinessFlag(true))
+            let first = try? await withTimeout(.seconds(5)) { () async throws -> String in
+                do {
+                    _ = try await relay.relayOnce()
+                    return "relayed"
+                } catch is DatabaseUnavailable {
+                    return "unavailable"
+                }
+            }
+            #expect(first == "unavailable", "one relay batch against an unreachable Postgres: \(first ?? "still waiting after 5 s")")
+            // In a service group, the loop sees the shutdown between two
+            // bounded waits; with PostgresNIO's own wait it never came round.
+            let group = ServiceGroup(configuration: .init(services: [relay], logger: Self.logger))
+            let running = Task { try await group.run() }
+            try await Task.sleep(for: .milliseconds(500))
+            let asked = ContinuousClock.now
+            await group.triggerGracefulShutdown()
+            let stopped = try await withTimeout(.seconds(10)) { try await running.value; return true }
+            let took = ContinuousClock.now - asked
+            #expect(stopped)
+            #expect(took < .seconds(3), "the relay took \(took) to stop")
         }
     }
 }
