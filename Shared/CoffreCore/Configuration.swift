@@ -85,6 +85,7 @@ public struct HTTPListenConfiguration: Sendable {
 /// |---|---|
 /// | `COFFRE_POSTGRES_URL` | `postgres://coffre:coffre@127.0.0.1:55432/coffre` |
 /// | `COFFRE_POSTGRES_POOL_SIZE` | `20` |
+/// | `COFFRE_POSTGRES_WAIT_SECONDS` | `5`: longest wait for a pooled connection, then `DatabaseUnavailable` (503) |
 /// | `COFFRE_KAFKA_BROKERS` | `127.0.0.1:59092` |
 /// | `COFFRE_LOG_LEVEL` | `info` |
 /// | `COFFRE_INTERNAL_SECRET` | a development value (warned about at start) |
@@ -93,6 +94,8 @@ public struct CommonConfiguration: Sendable {
 
     public var postgresURL: String
     public var postgresPoolSize: Int
+    /// The bounded wait for a Postgres connection (see `DatabaseUnavailable`).
+    public var postgresWait: Duration
     public var kafkaBrokers: String
     public var logLevel: String
     public var internalSecret: String
@@ -100,12 +103,14 @@ public struct CommonConfiguration: Sendable {
     public init(
         postgresURL: String = "postgres://coffre:coffre@127.0.0.1:55432/coffre",
         postgresPoolSize: Int = 20,
+        postgresWait: Duration = .seconds(5),
         kafkaBrokers: String = "127.0.0.1:59092",
         logLevel: String = "info",
         internalSecret: String = CommonConfiguration.developmentInternalSecret
     ) {
         self.postgresURL = postgresURL
         self.postgresPoolSize = postgresPoolSize
+        self.postgresWait = postgresWait
         self.kafkaBrokers = kafkaBrokers
         self.logLevel = logLevel
         self.internalSecret = internalSecret
@@ -115,6 +120,7 @@ public struct CommonConfiguration: Sendable {
         let defaults = CommonConfiguration()
         postgresURL = env.string("COFFRE_POSTGRES_URL", default: defaults.postgresURL)
         postgresPoolSize = try env.int("COFFRE_POSTGRES_POOL_SIZE", default: defaults.postgresPoolSize, range: 1...500)
+        postgresWait = .seconds(try env.int("COFFRE_POSTGRES_WAIT_SECONDS", default: 5, range: 1...300))
         kafkaBrokers = env.string("COFFRE_KAFKA_BROKERS", default: defaults.kafkaBrokers)
         logLevel = env.string("COFFRE_LOG_LEVEL", default: defaults.logLevel)
         internalSecret = env.string("COFFRE_INTERNAL_SECRET", default: defaults.internalSecret)

@@ -46,6 +46,8 @@ public final class ServiceCore: Sendable {
         }
         self.outbox = Outbox(schema: schema)
         self.migrator = Migrator(schema: schema, migrations: migrations)
+        var relayOptions = relayOptions
+        relayOptions.leaseTimeout = common.postgresWait
         self.relay = OutboxRelay(client: postgres, schema: schema, producer: producer, logger: logger,
                                  options: relayOptions, startWhen: migrated)
         self.extraReadiness = extraReadiness

@@ -9,7 +9,7 @@ import PostgresNIO
 import Testing
 
 /// Accounts while its Postgres cannot be reached: requests are answered 503
-/// (problem+json, `Retry-After`) after `ACCOUNTS_POSTGRES_WAIT_SECONDS`
+/// (problem+json, `Retry-After`) after `COFFRE_POSTGRES_WAIT_SECONDS`
 /// instead of hanging until the client gives up, and queued signups do not
 /// wait out one timeout each.
 @Suite(.enabled(if: TestEnvironment.hasStack, "needs ./coffre test's broker"), .serialized)
@@ -61,7 +61,7 @@ struct DatabaseDownTests {
     @Test func requestsAreAnswered503InsteadOfHanging() async throws {
         var config = AccountsHarness.config()
         config.common.postgresURL = Self.unreachable
-        config.postgresWait = .milliseconds(500)
+        config.common.postgresWait = .milliseconds(500)
         let app = try AccountsApp.build(config: config, logger: Self.logger)
         try await app.test(.router) { client in
             let h = AccountsHarness(client: client)

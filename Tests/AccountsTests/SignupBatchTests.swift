@@ -196,14 +196,10 @@ extension SignupBatchTests {
         let defaults = try AccountsConfiguration(env: EnvironmentReader([:]))
         #expect(defaults.signupBatchMax == 64)
         #expect(defaults.signupWriters == 1)
-        #expect(defaults.postgresWait == .seconds(5))
-        let set = try AccountsConfiguration(env: EnvironmentReader(["ACCOUNTS_SIGNUP_BATCH_MAX": "1", "ACCOUNTS_SIGNUP_WRITERS": "2",
-                                                                    "ACCOUNTS_POSTGRES_WAIT_SECONDS": "30"]))
+        let set = try AccountsConfiguration(env: EnvironmentReader(["ACCOUNTS_SIGNUP_BATCH_MAX": "1", "ACCOUNTS_SIGNUP_WRITERS": "2"]))
         #expect(set.signupBatchMax == 1)
         #expect(set.signupWriters == 2)
-        #expect(set.postgresWait == .seconds(30))
-        for (key, value) in [("ACCOUNTS_SIGNUP_BATCH_MAX", "0"), ("ACCOUNTS_SIGNUP_WRITERS", "0"), ("ACCOUNTS_SIGNUP_WRITERS", "many"),
-                             ("ACCOUNTS_POSTGRES_WAIT_SECONDS", "0"), ("ACCOUNTS_POSTGRES_WAIT_SECONDS", "301")] {
+        for (key, value) in [("ACCOUNTS_SIGNUP_BATCH_MAX", "0"), ("ACCOUNTS_SIGNUP_WRITERS", "0"), ("ACCOUNTS_SIGNUP_WRITERS", "many")] {
             do {
                 _ = try AccountsConfiguration(env: EnvironmentReader([key: value]))
                 Issue.record("\(key)=\(value) was accepted")

@@ -5,6 +5,7 @@ import Testing
     @Test func defaultsRunOnOneMachine() throws {
         let common = try CommonConfiguration(env: EnvironmentReader([:]))
         #expect(common.postgresURL == "postgres://coffre:coffre@127.0.0.1:55432/coffre")
+        #expect(common.postgresWait == .seconds(5))
         #expect(common.kafkaBrokers == "127.0.0.1:59092")
         let listen = try HTTPListenConfiguration(prefix: "ACCOUNTS", defaultPort: 8081, env: EnvironmentReader([:]))
         #expect(listen.port == 8081)
@@ -12,10 +13,20 @@ import Testing
     }
 
     @Test func environmentOverridesDefaults() throws {
-        let env = EnvironmentReader(["ACCOUNTS_HTTP_PORT": "9001", "COFFRE_POSTGRES_POOL_SIZE": "7", "COFFRE_KAFKA_BROKERS": "k:1"])
+        let env = EnvironmentReader(["ACCOUNTS_HTTP_PORT": "9001", "COFFRE_POSTGRES_POOL_SIZE": "7", "COFFRE_KAFKA_BROKERS": "k:1",
+                                     "COFFRE_POSTGRES_WAIT_SECONDS": "30"])
         #expect(try HTTPListenConfiguration(prefix: "ACCOUNTS", defaultPort: 8081, env: env).port == 9001)
         let common = try CommonConfiguration(env: env)
         #expect(common.postgresPoolSize == 7)
+        #expect(common.postgresWait == .seconds(30))
+        for bad in ["0", "301", "soon"] {
+            do {
+                _ = try CommonConfiguration(env: EnvironmentReader(["COFFRE_POSTGRES_WAIT_SECONDS": bad]))
+                Issue.record("COFFRE_POSTGRES_WAIT_SECONDS=\(bad) was accepted")
+            } catch {
+                #expect(error.key == "COFFRE_POSTGRES_WAIT_SECONDS")
+            }
+        }
         #expect(common.kafkaBrokers == "k:1")
     }
 

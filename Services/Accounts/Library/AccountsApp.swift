@@ -15,7 +15,6 @@ import PostgresNIO
 /// | `ACCOUNTS_TOTP_KEY` | derived from `COFFRE_INTERNAL_SECRET` (development) |
 /// | `ACCOUNTS_SIGNUP_BATCH_MAX` | `64`: most signups written in one statement (1: one each) |
 /// | `ACCOUNTS_SIGNUP_WRITERS` | `1`: most signup statements in flight at once |
-/// | `ACCOUNTS_POSTGRES_WAIT_SECONDS` | `5`: how long a request waits for a Postgres connection before it is answered 503 (Postgres down, or every connection busy) |
 ///
 /// plus the common `COFFRE_*` settings (see `CommonConfiguration`).
 public struct AccountsConfiguration: Sendable {
@@ -30,12 +29,10 @@ public struct AccountsConfiguration: Sendable {
     /// Group commit of signups (see `SignupCommitter`).
     public var signupBatchMax: Int
     public var signupWriters: Int
-    /// The bounded wait for a Postgres connection (see `DatabaseUnavailable`).
-    public var postgresWait: Duration
 
     public init(common: CommonConfiguration = .init(), listen: HTTPListenConfiguration = .init(host: "127.0.0.1", port: 8081),
                 adminToken: String? = nil, signingSeed: String? = nil, pepper: String? = nil, totpKey: String? = nil,
-                signupBatchMax: Int = 64, signupWriters: Int = 1, postgresWait: Duration = .seconds(5)) {
+                signupBatchMax: Int = 64, signupWriters: Int = 1) {
         self.common = common
         self.listen = listen
         self.adminToken = adminToken
@@ -44,7 +41,6 @@ public struct AccountsConfiguration: Sendable {
         self.totpKey = totpKey
         self.signupBatchMax = signupBatchMax
         self.signupWriters = signupWriters
-        self.postgresWait = postgresWait
     }
 
     public init(env: EnvironmentReader) throws(ConfigurationError) {
@@ -56,7 +52,6 @@ public struct AccountsConfiguration: Sendable {
         totpKey = env.optionalString("ACCOUNTS_TOTP_KEY")
         signupBatchMax = try env.int("ACCOUNTS_SIGNUP_BATCH_MAX", default: 64, range: 1...1000)
         signupWriters = try env.int("ACCOUNTS_SIGNUP_WRITERS", default: 1, range: 1...256)
-        postgresWait = .seconds(try env.int("ACCOUNTS_POSTGRES_WAIT_SECONDS", default: 5, range: 1...300))
     }
 }
 
@@ -77,9 +72,9 @@ public enum AccountsApp {
         let totp = TOTPSealer(key: TOTPSealer.key(from: config.totpKey ?? config.common.internalSecret))
         let signups = SignupCommitter(postgres: core.postgres, topic: AccountsStore.topic,
                                       options: .init(maxBatch: config.signupBatchMax, maxRunning: config.signupWriters,
-                                                     leaseTimeout: config.postgresWait), logger: logger)
+                                                     leaseTimeout: config.common.postgresWait), logger: logger)
         let store = AccountsStore(postgres: core.postgres, outbox: core.outbox, hasher: VerifierHasher(pepper: pepper), totp: totp,
-                                  signingKey: signingKey, signups: signups, logger: logger, postgresWait: config.postgresWait)
+                                  signingKey: signingKey, signups: signups, logger: logger, postgresWait: config.common.postgresWait)
         let router = Router(context: CoffreRequestContext.self)
         ServiceCore.addStandardMiddleware(to: router)
         router.add(middleware: InternalIdentityMiddleware(secret: config.common.internalSecret))

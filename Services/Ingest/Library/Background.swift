@@ -53,7 +53,7 @@ public final class TransferMeter: Service, Sendable {
         let to = Date()
         guard !batch.isEmpty else { return to }
         do {
-            try await store.postgres.transaction(logger: logger) { connection in
+            try await store.postgres.transaction(leaseTimeout: store.postgresWait, logger: logger) { [store] connection in
                 for (key, bytes) in batch {
                     var data: [String: JSONValue] = [
                         "bytes": .int(bytes), "from": .string(RFC3339.format(from)), "to": .string(RFC3339.format(to)),

@@ -103,7 +103,7 @@ public enum IngestApp {
         } catch {
             throw ConfigurationError(key: config.s3 == nil ? "INGEST_BLOB_DIR" : "INGEST_S3_ENDPOINT", problem: "\(error)")
         }
-        let store = IngestStore(postgres: core.postgres, outbox: core.outbox, logger: logger)
+        let store = IngestStore(postgres: core.postgres, outbox: core.outbox, logger: logger, postgresWait: config.common.postgresWait)
         let quota: any QuotaClient = config.quotaURL.map { HTTPQuotaClient(baseURL: $0, secret: config.common.internalSecret) }
             ?? UnreservedQuota(planLimit: config.maxUploadBytes)
         let uploads = UploadRoutes(store: store, blobs: blobs, quota: quota, settings: config.uploads, logger: logger)

@@ -19,7 +19,7 @@ struct AccountsStore: Sendable {
     let signups: SignupCommitter
     let logger: Logger
     /// How long a request waits for a Postgres connection before it is
-    /// answered 503 (`ACCOUNTS_POSTGRES_WAIT_SECONDS`).
+    /// answered 503 (`COFFRE_POSTGRES_WAIT_SECONDS`).
     var postgresWait: Duration = .seconds(5)
     let accessTokenTTL: Int64 = 300
     let tenantCache = TenantCache()

@@ -271,6 +271,10 @@ struct UploadRoutes: Sendable {
                 throw Problem.badRequest("the body ended after \(received) of its \(declared) bytes")
             }
         } catch {
+            // The database went away: nothing more can be recorded now. The
+            // offset HEAD reports stays the last one recorded (its bytes are
+            // durable); the next PATCH resumes there. 503, not a broken body.
+            if error is DatabaseUnavailable { throw error }
             // The client went away or sent too much: without a checksum, keep
             // what arrived intact (tus lets a client resume from there).
             if digest == nil, !(error is Problem), let kept = try? await writer.checkpoint(), kept > durable {

@@ -11,11 +11,20 @@ struct IngestStore: Sendable {
     let postgres: PostgresClient
     let outbox: Outbox
     let logger: Logger
+    /// How long a request waits for a Postgres connection before it is
+    /// answered 503 (`COFFRE_POSTGRES_WAIT_SECONDS`).
+    var postgresWait: Duration = .seconds(5)
     static let topic = "coffre.blobs"
     static let source = "/coffre/ingest"
 
-    func withTenant<T: Sendable>(_ tenantID: UUID, _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await postgres.withTenant(tenantID, logger: logger, body)
+    func withTenant<T: Sendable>(_ tenantID: UUID, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await postgres.withTenant(tenantID, leaseTimeout: postgresWait, logger: logger, body)
+    }
+
+    /// One connection outside any tenant (blob deletion, cross-tenant
+    /// grants), with the same bounded wait.
+    func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await postgres.withConnection(leaseTimeout: postgresWait, body)
     }
 
     func emit(_ type: String, tenant: UUID, account: UUID, data: [String: JSONValue], on connection: PostgresConnection) async throws {

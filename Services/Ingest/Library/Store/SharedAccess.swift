@@ -40,7 +40,7 @@ extension IngestStore {
     /// read node `id`: its own tenant, else the owner's tenant of a share it
     /// was granted across tenants. 404 (`notFound`) when there is none.
     func withReadable<T: Sendable>(_ id: UUID, user: AuthenticatedUser, notFound: String,
-                                   _ body: (PostgresConnection, Access) async throws -> T) async throws -> T {
+                                   _ body: @escaping @Sendable (PostgresConnection, Access) async throws -> T) async throws -> T {
         // (T is never itself optional here: a node, a listing, a blob.)
         func attempt(_ tenant: UUID) async throws -> T? {
             try await withTenant(tenant) { connection in
@@ -49,12 +49,16 @@ extension IngestStore {
             }
         }
         if let value = try await attempt(user.tenantID) { return value }
-        let rows = try await postgres.query("""
-            SELECT DISTINCT owner_tenant_id FROM ingest.foreign_grants
-            WHERE grantee_account_id = \(user.accountID) AND grantee_tenant_id = \(user.tenantID)
-            """, logger: logger)
-        var tenants: [UUID] = []
-        for try await tenant in rows.decode(UUID.self) { tenants.append(tenant) }
+        let logger = logger
+        let tenants = try await withConnection { connection in
+            let rows = try await connection.query("""
+                SELECT DISTINCT owner_tenant_id FROM ingest.foreign_grants
+                WHERE grantee_account_id = \(user.accountID) AND grantee_tenant_id = \(user.tenantID)
+                """, logger: logger)
+            var tenants: [UUID] = []
+            for try await tenant in rows.decode(UUID.self) { tenants.append(tenant) }
+            return tenants
+        }
         for tenant in tenants {
             if let value = try await attempt(tenant) { return value }
         }

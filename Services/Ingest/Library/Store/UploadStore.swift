@@ -210,12 +210,15 @@ extension IngestStore {
     }
 
     func dueUploads(limit: Int) async throws -> [DueUpload] {
-        let rows = try await postgres.query("""
-            SELECT upload_id, tenant_id FROM ingest.upload_expiry WHERE expires_at < now() ORDER BY expires_at LIMIT \(limit)
-            """, logger: logger)
-        var due: [DueUpload] = []
-        for try await (id, tenant) in rows.decode((UUID, UUID).self) { due.append(DueUpload(id: id, tenant: tenant)) }
-        return due
+        let logger = logger
+        return try await withConnection { connection in
+            let rows = try await connection.query("""
+                SELECT upload_id, tenant_id FROM ingest.upload_expiry WHERE expires_at < now() ORDER BY expires_at LIMIT \(limit)
+                """, logger: logger)
+            var due: [DueUpload] = []
+            for try await (id, tenant) in rows.decode((UUID, UUID).self) { due.append(DueUpload(id: id, tenant: tenant)) }
+            return due
+        }
     }
 
     /// Removes an expired upload's row. Returns it when it was unfinished (the
@@ -245,13 +248,19 @@ extension IngestStore {
     }
 
     func trashedBlobs(limit: Int) async throws -> [String] {
-        let rows = try await postgres.query("SELECT blob_key FROM ingest.blob_trash ORDER BY enqueued_at LIMIT \(limit)", logger: logger)
-        var keys: [String] = []
-        for try await key in rows.decode(String.self) { keys.append(key) }
-        return keys
+        let logger = logger
+        return try await withConnection { connection in
+            let rows = try await connection.query("SELECT blob_key FROM ingest.blob_trash ORDER BY enqueued_at LIMIT \(limit)", logger: logger)
+            var keys: [String] = []
+            for try await key in rows.decode(String.self) { keys.append(key) }
+            return keys
+        }
     }
 
     func forgetTrashedBlob(_ key: String) async throws {
-        try await postgres.query("DELETE FROM ingest.blob_trash WHERE blob_key = \(key)", logger: logger)
+        let logger = logger
+        try await withConnection { connection in
+            _ = try await connection.query("DELETE FROM ingest.blob_trash WHERE blob_key = \(key)", logger: logger)
+        }
     }
 }
