@@ -150,11 +150,9 @@ extension PostgresClient {
         logger: Logger,
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        try await withConnection(leaseTimeout: leaseTimeout) { connection in
-            try await connection.transaction(logger: logger) { connection in
-                try await connection.setTenant(tenant, logger: logger)
-                return try await body(connection)
-            }
+        try await transaction(leaseTimeout: leaseTimeout, logger: logger) { connection in
+            try await connection.setTenant(tenant, logger: logger)
+            return try await body(connection)
         }
     }
 
