@@ -62,6 +62,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.34.1"),
     ],
     targets: [
         // C libraries: one system-library target each, found through pkg-config.
@@ -100,6 +101,7 @@ let package = Package(
         + service("Gateway", executable: "gateway", extra: [
             httpClient, httpTypes, .product(name: "HummingbirdCore", package: "hummingbird"), .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
         ])
         // swift-crypto only for TOTP's HMAC-SHA1 (RFC 6238), which libsodium lacks;
         // Sodium for the XChaCha20-Poly1305 sealing TOTP seeds at rest.

@@ -1,26 +1,58 @@
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTP1
+import NIOHTTPTypesHTTP1
 
-/// HTTP/1.1 for a service that passes bulk bodies on (the gateway): the
-/// same channel as Hummingbird's `.http1`, with socket reads of up to
-/// `maxRead` bytes instead of NIO's 64 KiB. An upload then arrives in fewer,
-/// larger chunks: fewer read and write system calls, wake-ups and async
-/// hand-offs per byte (a profile of 16 concurrent uploads showed the
-/// gateway's time in the kernel's socket paths, not in Swift). Memory stays
-/// bounded: Hummingbird's request body stream holds at most four chunks.
+/// HTTP/1.1 for a service that passes bulk bodies on (the gateway):
+/// Hummingbird's `.http1` channel, set up the same way, but with large
+/// socket reads and a buffer between socket and handler that is bounded in
+/// bytes, not only in chunks.
+///
+/// - Reads of up to `maxRead` bytes instead of NIO's 64 KiB: an upload
+///   arrives in fewer, larger chunks, so fewer read and write system calls,
+///   wake-ups and async hand-offs per byte (a profile of 16 concurrent
+///   uploads showed the gateway's time in the kernel's socket paths, not in
+///   Swift).
+/// - One read per readable event (NIO's default is four) and at most
+///   `bufferedParts` request parts waiting for the handler before reading
+///   pauses (NIOAsyncChannel's default is ten). Hummingbird's own setup
+///   could hold fourteen chunks per connection: at 1 MiB reads that was tens
+///   of MB per upload. Here it is at most `bufferedParts + 1` reads, about
+///   5 MiB, per connection. A small request (head, body, end) still fits
+///   under the mark, so ordinary calls never pause reading.
+///
 /// (Ingest keeps NIO's reads: with 128 KiB ones its peak memory over 32
-/// concurrent uploads rose from ~106 to ~141 MB, too near its 150 MB target,
-/// for no clear gain on this machine.)
+/// concurrent uploads rose from ~106 to ~141 MB, too near its 150 MB target.)
 struct BulkReadHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
     let inner: HTTP1Channel
     let maxRead: Int
+    let bufferedParts: Int
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        let configuration = inner.configuration
         let allocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: maxRead)
         return channel.setOption(ChannelOptions.recvAllocator, value: allocator).flatMap {
-            inner.setup(channel: channel, logger: logger)
+            channel.setOption(ChannelOptions.maxMessagesPerRead, value: 1)
+        }.flatMapThrowing {
+            // As HTTP1Channel.setup does (Hummingbird 2.28), apart from the
+            // NIOAsyncChannel's back-pressure marks.
+            var limits = NIOHTTPDecoderLimitConfiguration()
+            limits.maxHeaderFieldSize = configuration.httpDecoder.maxHeaderFieldSize
+            limits.maxHeaderListSize = configuration.httpDecoder.maxHeaderListSize
+            limits.maxHeaderFieldCount = configuration.httpDecoder.maxHeaderFieldCount
+            let pipeline = channel.pipeline.syncOperations
+            try pipeline.configureHTTPServerPipeline(
+                withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
+                withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
+            try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+            try pipeline.addHandlers(configuration.additionalChannelHandlers())
+            try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: configuration.idleTimeout.map { .init($0) }, logger: logger))
+            return try NIOAsyncChannel(
+                wrappingChannelSynchronously: channel,
+                configuration: .init(backPressureStrategy: .init(lowWatermark: bufferedParts / 2, highWatermark: bufferedParts),
+                                     isOutboundHalfClosureEnabled: true))
         }
     }
 
@@ -30,10 +62,12 @@ struct BulkReadHTTP1Channel: ServerChildChannel {
 }
 
 extension HTTPServerBuilder {
-    /// `.http1(configuration:)` with reads of up to `maxRead` bytes.
-    static func http1(configuration: HTTP1Channel.Configuration, maxRead: Int) -> HTTPServerBuilder {
+    /// `.http1(configuration:)` with reads of up to `maxRead` bytes and at
+    /// most `bufferedParts` parts waiting for the handler.
+    static func http1(configuration: HTTP1Channel.Configuration, maxRead: Int, bufferedParts: Int = 4) -> HTTPServerBuilder {
         .init { responder in
-            BulkReadHTTP1Channel(inner: HTTP1Channel(responder: responder, configuration: configuration), maxRead: maxRead)
+            BulkReadHTTP1Channel(inner: HTTP1Channel(responder: responder, configuration: configuration),
+                                 maxRead: maxRead, bufferedParts: bufferedParts)
         }
     }
 }

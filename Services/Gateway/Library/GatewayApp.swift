@@ -55,7 +55,7 @@ public enum GatewayApp {
             responder: PeerAddressResponder(inner: router.buildResponder()),
             // The idle timeout also closes a connection whose request body
             // stalls, which aborts the upstream request it was feeding.
-            server: .http1(configuration: .init(idleTimeout: TimeAmount(config.clientIdleTimeout)), maxRead: 256 * 1024),
+            server: .http1(configuration: .init(idleTimeout: TimeAmount(config.clientIdleTimeout)), maxRead: 1024 * 1024),
             configuration: .init(address: .hostname(config.listen.host, port: config.listen.port), serverName: "coffre-gateway"),
             // The HTTP client is listed first so it shuts down last, after
             // the server drained and the pollers stopped.
