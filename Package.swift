@@ -75,6 +75,9 @@ let package = Package(
         .target(name: "Kafka", dependencies: ["CRdKafka", logging, lifecycle], path: "Shared/Kafka"),
         // The only module that touches libsodium's C API.
         .target(name: "Sodium", dependencies: ["CSodium"], path: "Shared/Sodium"),
+        // Linux's sync_file_range, which Swift's Glibc module does not export
+        // (ingest starts writeback of each upload chunk with it).
+        .target(name: "CFileSync", path: "Shared/CFileSync"),
         // The key directory's transparency log: RFC 6962 hashing and proofs,
         // C2SP checkpoints, the log entry format. The server builds the log
         // with it and clients verify with the same code.
@@ -91,17 +94,18 @@ let package = Package(
         .target(
             name: "CoffreCore",
             dependencies: ["Kafka", "Sodium", hummingbird, httpTypes,
-                           postgres, logging, metrics, prometheus, lifecycle],
+                           postgres, logging, metrics, prometheus, lifecycle,
+                           .product(name: "HummingbirdCore", package: "hummingbird"),
+                           .product(name: "NIOHTTP1", package: "swift-nio"),
+                           .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras")],
             path: "Shared/CoffreCore"
         ),
     ]
         // Gateway: AsyncHTTPClient to reach upstreams; the NIO, HTTPTypes and
-        // HummingbirdCore modules its proxy, headers and bulk-read server
-        // channel code imports directly.
+        // HummingbirdCore modules its proxy and headers code imports directly.
         + service("Gateway", executable: "gateway", extra: [
             httpClient, httpTypes, .product(name: "HummingbirdCore", package: "hummingbird"), .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
         ])
         // swift-crypto only for TOTP's HMAC-SHA1 (RFC 6238), which libsodium lacks;
         // Sodium for the XChaCha20-Poly1305 sealing TOTP seeds at rest.
@@ -117,7 +121,7 @@ let package = Package(
         + service("Ingest", executable: "ingest", extra: [
             httpClient, .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_NIOFileSystem", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"), "CFileSync",
         ])
         // Quota: AsyncHTTPClient to read blob ingest's usage (reconciliation).
         + service("Quota", executable: "quota", extra: [httpClient])
@@ -178,7 +182,7 @@ let package = Package(
             .testTarget(
                 name: "IngestTests",
                 dependencies: ["Ingest", "CoffreCore", "CoffreTestSupport", "Kafka", hbTesting, httpClient, httpTypes, postgres,
-                               .product(name: "NIOCore", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto")],
+                               .product(name: "NIOCore", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto"), "CFileSync"],
                 path: "Tests/IngestTests"
             ),
             .testTarget(

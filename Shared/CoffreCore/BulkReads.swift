@@ -4,7 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTPTypesHTTP1
 
-/// HTTP/1.1 for a service that passes bulk bodies on (the gateway):
+/// HTTP/1.1 for a service that takes bulk bodies (the gateway, ingest):
 /// Hummingbird's `.http1` channel, set up the same way, but with large
 /// socket reads and a buffer between socket and handler that is bounded in
 /// bytes, not only in chunks.
@@ -21,9 +21,6 @@ import NIOHTTPTypesHTTP1
 ///   of MB per upload. Here it is at most `bufferedParts + 1` reads, about
 ///   5 MiB, per connection. A small request (head, body, end) still fits
 ///   under the mark, so ordinary calls never pause reading.
-///
-/// (Ingest keeps NIO's reads: with 128 KiB ones its peak memory over 32
-/// concurrent uploads rose from ~106 to ~141 MB, too near its 150 MB target.)
 struct BulkReadHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
     let inner: HTTP1Channel
@@ -64,7 +61,7 @@ struct BulkReadHTTP1Channel: ServerChildChannel {
 extension HTTPServerBuilder {
     /// `.http1(configuration:)` with reads of up to `maxRead` bytes and at
     /// most `bufferedParts` parts waiting for the handler.
-    static func http1(configuration: HTTP1Channel.Configuration, maxRead: Int, bufferedParts: Int = 4) -> HTTPServerBuilder {
+    public static func http1(configuration: HTTP1Channel.Configuration, maxRead: Int, bufferedParts: Int = 4) -> HTTPServerBuilder {
         .init { responder in
             BulkReadHTTP1Channel(inner: HTTP1Channel(responder: responder, configuration: configuration),
                                  maxRead: maxRead, bufferedParts: bufferedParts)
