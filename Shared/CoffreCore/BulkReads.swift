@@ -18,9 +18,11 @@ import NIOHTTPTypesHTTP1
 ///   `bufferedParts` request parts waiting for the handler before reading
 ///   pauses (NIOAsyncChannel's default is ten). Hummingbird's own setup
 ///   could hold fourteen chunks per connection: at 1 MiB reads that was tens
-///   of MB per upload. Here it is at most `bufferedParts + 1` reads, about
-///   5 MiB, per connection. A small request (head, body, end) still fits
-///   under the mark, so ordinary calls never pause reading.
+///   of MB per upload. Here it is at most `bufferedParts + 1` reads per
+///   connection (with the default of four parts: about 5 MiB at the
+///   gateway's 1 MiB reads, 1.25 MiB at ingest's 256 KiB). A small request
+///   (head, body, end) still fits under the mark, so ordinary calls never
+///   pause reading.
 struct BulkReadHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
     let inner: HTTP1Channel
