@@ -27,19 +27,22 @@ import Testing
     }
 
     /// The write-behind request reaches the kernel: accepted for written
-    /// bytes of an open file, refused for a descriptor that is not open
-    /// (so a wrapper that did nothing would fail here).
+    /// bytes of an open file, refused for a descriptor that cannot be open
+    /// (so a wrapper that did nothing would fail here). -1 rather than the
+    /// closed descriptor, whose number another thread may reuse at once.
     @Test func writeBehindReachesTheKernel() throws {
         let path = NSTemporaryDirectory() + "coffre-wb-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: path) }
         let fd = open(path, O_CREAT | O_WRONLY, 0o600)
         try #require(fd >= 0)
+        defer { close(fd) }
         let bytes = [UInt8](repeating: 7, count: 1 << 16)
         #expect(write(fd, bytes, bytes.count) == bytes.count)
         #expect(coffre_start_writeback(fd, 0, Int64(bytes.count)) == 0)
-        close(fd)
-        #expect(coffre_start_writeback(fd, 0, Int64(bytes.count)) == -1)
-        #expect(errno == EBADF)
+        let refused = coffre_start_writeback(-1, 0, Int64(bytes.count))
+        let error = errno  // read before anything else can change it
+        #expect(refused == -1)
+        #expect(error == EBADF)
     }
 
     /// A buffer of a few blocks, so that whole-buffer writes, padded partial
