@@ -9,6 +9,16 @@ public final class ReadinessFlag: Sendable {
     }
     public var isSet: Bool { value.load(ordering: .acquiring) }
     public func set() { value.store(true, ordering: .releasing) }
+
+    /// Waits until the flag is set, for at most `limit`; true if it was set.
+    public func wait(upTo limit: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while !isSet {
+            guard ContinuousClock.now < deadline, !Task.isCancelled else { return false }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return true
+    }
 }
 
 /// What `/readyz` checks. Each check returns nil when healthy, or a short

@@ -87,9 +87,12 @@ public final class ServiceCore: Sendable {
         return checks
     }
 
-    /// `/healthz`, `/readyz` and `/metrics` on `router`.
+    /// `/healthz`, `/readyz` and `/metrics` on `router`, then a gate that
+    /// holds every route added after it until the schema's migrations are
+    /// applied (`MigrationGate`). Add the service's own routes after this.
     public func addOperationalRoutes(to router: Router<CoffreRequestContext>) {
         OperationalRoutes.add(to: router, readiness: readiness)
+        router.add(middleware: MigrationGate(migrated: migrated, wait: common.postgresWait))
     }
 
     /// The standard middleware stack: metrics, request ids, problem+json.
@@ -97,6 +100,24 @@ public final class ServiceCore: Sendable {
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: ProblemMiddleware())
+    }
+}
+
+/// Holds a request that arrives before the service's migrations are
+/// applied (start-up, or Postgres unreachable since start) for at most
+/// `wait`, then answers as if the database were unreachable (503
+/// problem+json with `Retry-After`; nothing was done), instead of letting
+/// the route run against tables that do not exist yet (a 500). Only routes
+/// added after it are gated, so `/readyz` keeps saying why.
+struct MigrationGate<Context: RequestContext>: RouterMiddleware {
+    let migrated: ReadinessFlag
+    let wait: Duration
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if !migrated.isSet {
+            guard await migrated.wait(upTo: wait) else { throw DatabaseUnavailable(waited: wait) }
+        }
+        return try await next(request, context)
     }
 }
 

@@ -58,6 +58,11 @@ struct DatabaseDownTests {
         }
     }
 
+    /// Postgres is down from the start, so the migrations never ran and the
+    /// answer comes from the migration gate (`MigrationGate`, see
+    /// MigrationGateTests); a database lost later is bounded by the same
+    /// wait in `withConnection(leaseTimeout:)` (DatabaseWaitTests) and in
+    /// the signup queue (above).
     @Test func requestsAreAnswered503InsteadOfHanging() async throws {
         var config = AccountsHarness.config()
         config.common.postgresURL = Self.unreachable

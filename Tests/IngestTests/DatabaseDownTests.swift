@@ -9,7 +9,10 @@ import Testing
 /// Ingest while its Postgres cannot be reached: uploads and the file tree
 /// are answered 503 (problem+json, `Retry-After`) after
 /// `COFFRE_POSTGRES_WAIT_SECONDS`, over a real socket, instead of hanging
-/// until the client gives up.
+/// until the client gives up. Postgres is down from the start, so the
+/// migrations never ran and the answer comes from the migration gate
+/// (`MigrationGate`); a database lost later is bounded by the same wait in
+/// `withConnection(leaseTimeout:)` (DatabaseWaitTests).
 @Suite(.enabled(if: TestEnvironment.hasStack, "needs ./coffre test's broker"), .serialized)
 struct IngestDatabaseDownTests {
     @Test func requestsAreAnswered503InsteadOfHanging() async throws {
