@@ -45,6 +45,65 @@ import Testing
         #expect(error == EBADF)
     }
 
+    /// The page-cache writer holds the socket's buffers and writes them with
+    /// one `pwritev`: slices of one larger buffer (as the HTTP decoder hands
+    /// them over, with non-zero reader indices), mixed with small parts that
+    /// it copies, must land in order, with offsets counted right.
+    @Test func gatheredWritesKeepOrderAcrossSlicesAndCopies() async throws {
+        let dir = NSTemporaryDirectory() + "coffre-fs-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try FileBlobStore(root: dir, writeBuffer: 256 * 1024)
+        let data = BlobStoreConformance.bytes(3_000_000, seed: 91)
+        var source = ByteBuffer(bytes: data)
+        let sizes = [10, 70_000, 5, 5, 300_000, 1, 32_767, 32_768, 200_000, 0, 64_000, 3]
+        let id = UUID()
+        _ = try await store.beginUpload(id: id)
+        let writer = try await store.openUpload(id: id, state: "", durableOffset: 0)
+        var sent = 0
+        var turn = 0
+        while source.readableBytes > 0 {
+            let slice = source.readSlice(length: min(sizes[turn % sizes.count], source.readableBytes))!
+            try await writer.write(slice)
+            sent += slice.readableBytes
+            #expect(writer.offset == Int64(sent))
+            turn += 1
+        }
+        #expect(try await writer.checkpoint() == Int64(data.count))
+        let key = try await writer.complete(blobID: id)
+        #expect(try await BlobStoreConformance.readAll(store, key: key, range: 0..<Int64(data.count)) == data)
+    }
+
+    /// `coffre_write_all_at` writes every vector in order, at the offset,
+    /// also when there are more of them than one `pwritev` takes (IOV_MAX).
+    @Test func writeAllAtTakesMoreVectorsThanOneCall() throws {
+        let path = NSTemporaryDirectory() + "coffre-wv-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let fd = open(path, O_CREAT | O_RDWR, 0o600)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        let data = BlobStoreConformance.bytes(3 * 1500 + 7, seed: 5)
+        let offset = 4096
+        try data.withUnsafeBytes { raw in
+            var vectors: [iovec] = (0..<1500).map { i in
+                iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress! + 3 * i), iov_len: i == 1499 ? 10 : 3)
+            }
+            vectors.insert(iovec(iov_base: nil, iov_len: 0), at: 700)
+            let result = vectors.withUnsafeMutableBufferPointer { coffre_write_all_at(fd, $0.baseAddress, CInt($0.count), Int64(offset)) }
+            try #require(result == 0, "errno \(errno)")
+        }
+        var back = [UInt8](repeating: 0, count: data.count)
+        #expect(pread(fd, &back, back.count, off_t(offset)) == data.count)
+        #expect(back == data)
+        #expect(lseek(fd, 0, SEEK_END) == off_t(offset + data.count))
+        let (result, error) = data.withUnsafeBytes { raw in
+            var refused = [iovec(iov_base: nil, iov_len: 0), iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress), iov_len: 4)]
+            let result = refused.withUnsafeMutableBufferPointer { coffre_write_all_at(-1, $0.baseAddress, 2, 0) }
+            return (result, errno)  // errno read before anything else can change it
+        }
+        #expect(result == -1)
+        #expect(error == EBADF)
+    }
+
     /// A buffer of a few blocks, so that whole-buffer writes, padded partial
     /// blocks at checkpoints and reloads of a partial block on reopen and
     /// rollback all happen many times over.

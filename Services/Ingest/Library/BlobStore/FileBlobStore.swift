@@ -172,6 +172,14 @@ extension FileStoreUploadWriter {
 /// both plain page-cache writes and `O_DIRECT` (which blocks each upload on
 /// each of its writes) by about a fifth; see bench/RESULTS.md. Durability is
 /// unchanged: only `checkpoint` (an `fsync`) makes bytes count.
+///
+/// The socket's buffers are written as they are (one `pwritev` of up to
+/// `maxParts` of them, then the writeback request, in one thread-pool hop),
+/// not copied into a buffer of our own first: a copy of every byte cost more
+/// CPU than anything else ingest did in user space. Only a small part is
+/// copied (into a buffer of ours that the next small parts fill), so that
+/// a held slice never pins a mostly empty read buffer: the memory held per
+/// upload stays within `maxParts` socket reads.
 final class FileUploadWriter: FileStoreUploadWriter, @unchecked Sendable {
     // One request's task owns a writer; nothing here is shared across tasks.
     private let store: FileBlobStore
@@ -179,8 +187,15 @@ final class FileUploadWriter: FileStoreUploadWriter, @unchecked Sendable {
     private let handle: WriteFileHandle
     private var durable: Int64
     private var written: Int64
-    private var pending: ByteBuffer
+    /// Bytes received and not yet written, in order.
+    private var parts: [ByteBuffer] = []
+    private var partBytes = 0
+    /// Whether the last of `parts` is a buffer of ours that small parts are copied into.
+    private var lastIsCopy = false
     private var closed = false
+
+    /// Parts held before they are written, whatever their size.
+    static let maxParts = 4
 
     init(store: FileBlobStore, id: UUID, handle: WriteFileHandle, durable: Int64) {
         self.store = store
@@ -188,37 +203,71 @@ final class FileUploadWriter: FileStoreUploadWriter, @unchecked Sendable {
         self.handle = handle
         self.durable = durable
         self.written = durable
-        self.pending = ByteBufferAllocator().buffer(capacity: 0)
+        self.parts.reserveCapacity(Self.maxParts)
     }
 
-    var offset: Int64 { written + Int64(pending.readableBytes) }
+    var offset: Int64 { written + Int64(partBytes) }
+
+    /// Parts smaller than this are copied rather than held.
+    private var copyBelow: Int { max(1, store.writeBuffer / 8) }
 
     func write(_ bytes: ByteBuffer) async throws {
-        if pending.readableBytes == 0 && bytes.readableBytes >= store.writeBuffer {
-            try await writeBehind(bytes)
-            return
+        let count = bytes.readableBytes
+        guard count > 0 else { return }
+        if count >= copyBelow {
+            parts.append(bytes)
+            lastIsCopy = false
+        } else if lastIsCopy, parts[parts.count - 1].writableBytes >= count {
+            var bytes = bytes
+            parts[parts.count - 1].writeBuffer(&bytes)
+        } else {
+            var copy = ByteBufferAllocator().buffer(capacity: max(copyBelow, count))
+            copy.writeImmutableBuffer(bytes)
+            parts.append(copy)
+            lastIsCopy = true
         }
-        if pending.capacity == 0 { pending.reserveCapacity(store.writeBuffer) }
-        var bytes = bytes
-        pending.writeBuffer(&bytes)
-        if pending.readableBytes >= store.writeBuffer { try await flush() }
+        partBytes += count
+        if partBytes >= store.writeBuffer || parts.count >= Self.maxParts { try await flush() }
     }
 
+    /// Writes the held parts at the end of the file and asks the kernel to
+    /// start sending them to the device. The writeback request is a hint:
+    /// if it fails, the checkpoint's `fsync` still writes (and reports)
+    /// everything.
     private func flush() async throws {
-        guard pending.readableBytes > 0 else { return }
-        try await writeBehind(pending)
-        pending.clear()
+        guard partBytes > 0 else { return }
+        let start = written
+        let count = partBytes
+        let parts = self.parts
+        self.parts.removeAll(keepingCapacity: true)
+        partBytes = 0
+        lastIsCopy = false
+        try await handle.withUnsafeDescriptor { fd in
+            try Self.writeAll(parts, to: fd.rawValue, at: start)
+            _ = coffre_start_writeback(fd.rawValue, start, Int64(count))
+        }
+        written += Int64(count)
     }
 
-    /// Writes `bytes` at the end and asks the kernel to start sending them
-    /// to the device. The request is a hint: if it fails, the checkpoint's
-    /// `fsync` still writes (and reports) everything.
-    private func writeBehind(_ bytes: ByteBuffer) async throws {
-        let start = written
-        let count = Int64(bytes.readableBytes)
-        try await handle.write(contentsOf: bytes.readableBytesView, toAbsoluteOffset: start)
-        written += count
-        _ = try await handle.withUnsafeDescriptor { fd in coffre_start_writeback(fd.rawValue, start, count) }
+    /// One `pwritev` of `parts` (more if the kernel writes less), on the
+    /// calling thread.
+    static func writeAll(_ parts: [ByteBuffer], to fd: CInt, at offset: Int64) throws {
+        var vectors: [iovec] = []
+        vectors.reserveCapacity(parts.count)
+        func gather(_ index: Int) throws {
+            guard index < parts.count else {
+                let result = vectors.withUnsafeMutableBufferPointer {
+                    coffre_write_all_at(fd, $0.baseAddress, CInt($0.count), offset)
+                }
+                if result != 0 { throw FileUploadWriteError(errno: errno) }
+                return
+            }
+            try parts[index].withUnsafeReadableBytes { bytes in
+                vectors.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress), iov_len: bytes.count))
+                try gather(index + 1)
+            }
+        }
+        try gather(0)
     }
 
     func checkpoint() async throws -> Int64 {
@@ -231,7 +280,9 @@ final class FileUploadWriter: FileStoreUploadWriter, @unchecked Sendable {
     }
 
     func rollback() async throws {
-        pending.clear()
+        parts.removeAll(keepingCapacity: true)
+        partBytes = 0
+        lastIsCopy = false
         if written > durable {
             try await handle.resize(to: .bytes(durable))
             written = durable
@@ -243,4 +294,10 @@ final class FileUploadWriter: FileStoreUploadWriter, @unchecked Sendable {
         closed = true
         try? await handle.close()
     }
+}
+
+/// A write to an upload's file failed (the disk is full, say).
+struct FileUploadWriteError: Error, CustomStringConvertible {
+    let errno: CInt
+    var description: String { "writing an upload's file failed: \(String(cString: strerror(errno)))" }
 }
