@@ -13,7 +13,7 @@ import ServiceLifecycle
 /// | `INGEST_HTTP_PORT` | `8083` |
 /// | `INGEST_BLOB_STORE` | `fs` (or `s3`: see `S3Configuration` for `INGEST_S3_*`) |
 /// | `INGEST_BLOB_DIR` | `./data/blobs` (the `fs` store's root) |
-/// | `INGEST_BLOB_DIRECT_IO` | `false`: the `fs` store writes uploads through the page cache with write-behind; `true` writes them with `O_DIRECT` (falls back by itself where the filesystem refuses it) |
+/// | `INGEST_BLOB_DIRECT_IO` | `true`: the `fs` store writes uploads with `O_DIRECT`, two buffers per upload (falls back by itself to the page cache where the filesystem refuses it); `false` writes them through the page cache with write-behind |
 /// | `INGEST_BLOB_WRITE_BUFFER_BYTES` | `524288`: bytes an upload gathers before one write to the `fs` store (the memory each upload holds; direct writes to a network disk go faster in larger pieces) |
 /// | `INGEST_UPLOAD_TTL_SECONDS` | `86400`: an upload's life (`Upload-Expires`) |
 /// | `INGEST_CHECKPOINT_BYTES` | `8388608`: bytes between fsyncs within one PATCH |
@@ -31,7 +31,7 @@ public struct IngestConfiguration: Sendable {
     public var listen: HTTPListenConfiguration
     public var blobStore: String = "fs"
     public var blobDirectory: String = "./data/blobs"
-    public var blobDirectIO = false
+    public var blobDirectIO = true
     public var blobWriteBuffer = 512 << 10
     public var s3: S3Configuration?
     public var uploads = UploadSettings()
@@ -55,7 +55,7 @@ public struct IngestConfiguration: Sendable {
             throw ConfigurationError(key: "INGEST_BLOB_STORE", problem: "must be fs or s3, not \(blobStore)")
         }
         blobDirectory = env.string("INGEST_BLOB_DIR", default: "./data/blobs")
-        blobDirectIO = try env.bool("INGEST_BLOB_DIRECT_IO", default: false)
+        blobDirectIO = try env.bool("INGEST_BLOB_DIRECT_IO", default: true)
         blobWriteBuffer = try env.int("INGEST_BLOB_WRITE_BUFFER_BYTES", default: 512 << 10, range: (64 << 10)...(64 << 20))
         if blobStore == "s3" { s3 = try S3Configuration(env: env) }
         uploads.ttlSeconds = Int64(try env.int("INGEST_UPLOAD_TTL_SECONDS", default: 86400, range: 1...(90 * 86400)))

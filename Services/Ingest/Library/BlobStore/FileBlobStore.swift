@@ -12,21 +12,22 @@ import NIOPosix
 /// The file is written where it will stay, so completion has nothing to move
 /// and no crash window: a checkpoint is an `fsync`, and once Postgres records
 /// the upload as committed the file is never written again.
-/// Uploads are written through the page cache with write-behind
-/// (`FileUploadWriter`), or with direct I/O (`DirectFileUploadWriter`) when
-/// `directIO` is on and the filesystem allows it. File I/O runs on thread
+/// Uploads are written with direct I/O (`DirectFileUploadWriter`) where the
+/// filesystem allows it, else (or with `directIO` off) through the page
+/// cache with write-behind (`FileUploadWriter`). File I/O runs on thread
 /// pools, never on the event loop.
 public struct FileBlobStore: BlobStore {
     public let root: String
-    /// Bytes gathered before one `pwrite`; the memory one upload holds.
+    /// Bytes gathered before one write: the memory one upload holds (twice
+    /// that with direct I/O, which fills one buffer while the other is written).
     public let writeBuffer: Int
-    /// Write uploads with `O_DIRECT` where the filesystem allows it
-    /// (off by default: see `FileUploadWriter`).
+    /// Write uploads with `O_DIRECT` where the filesystem allows it (the
+    /// default); off, through the page cache. See bench/RESULTS.md.
     public let directIO: Bool
 
     public var kind: String { "fs" }
 
-    public init(root: String, writeBuffer: Int = 512 * 1024, directIO: Bool = false) throws {
+    public init(root: String, writeBuffer: Int = 512 * 1024, directIO: Bool = true) throws {
         self.root = root
         self.writeBuffer = writeBuffer
         self.directIO = directIO
@@ -168,10 +169,11 @@ extension FileStoreUploadWriter {
 /// (`sync_file_range`, write-behind) without waiting for it. A checkpoint's
 /// `fsync` then finds most of the bytes already on their way or written,
 /// instead of a backlog of dirty pages, and the device sees many uploads'
-/// writes in flight at once. On this project's benchmark disk that beat
-/// both plain page-cache writes and `O_DIRECT` (which blocks each upload on
-/// each of its writes) by about a fifth; see bench/RESULTS.md. Durability is
-/// unchanged: only `checkpoint` (an `fsync`) makes bytes count.
+/// writes in flight at once. On a slow benchmark disk that beat both plain
+/// page-cache writes and single-buffered `O_DIRECT` (which blocked each
+/// upload on each of its writes) by about a fifth; see bench/RESULTS.md.
+/// Used where the filesystem refuses `O_DIRECT`, or with direct I/O off.
+/// Durability is unchanged: only `checkpoint` (an `fsync`) makes bytes count.
 ///
 /// The socket's buffers are written as they are (one `pwritev` of up to
 /// `maxParts` of them, then the writeback request, in one thread-pool hop),
