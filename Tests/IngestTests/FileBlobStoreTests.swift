@@ -112,8 +112,7 @@ import Testing
         #expect(error == EBADF)
     }
 
-    /// A buffer of a few blocks, so that whole-buffer writes (and switches
-    /// between the two buffers while one is being written), padded partial
+    /// A buffer of a few blocks, so that whole-buffer writes, padded partial
     /// blocks at checkpoints and reloads of a partial block on reopen and
     /// rollback all happen many times over.
     @Test func conformanceWithDirectIOAndASmallBuffer() async throws {

@@ -13,7 +13,7 @@ import ServiceLifecycle
 /// | `INGEST_HTTP_PORT` | `8083` |
 /// | `INGEST_BLOB_STORE` | `fs` (or `s3`: see `S3Configuration` for `INGEST_S3_*`) |
 /// | `INGEST_BLOB_DIR` | `./data/blobs` (the `fs` store's root) |
-/// | `INGEST_BLOB_DIRECT_IO` | `true`: the `fs` store writes uploads with `O_DIRECT`, two buffers per upload (falls back by itself to the page cache where the filesystem refuses it); `false` writes them through the page cache with write-behind |
+/// | `INGEST_BLOB_DIRECT_IO` | `true`: the `fs` store writes uploads with `O_DIRECT` (falls back by itself to the page cache where the filesystem refuses it); `false` writes them through the page cache with write-behind |
 /// | `INGEST_BLOB_WRITE_BUFFER_BYTES` | `524288`: bytes an upload gathers before one write to the `fs` store (the memory each upload holds; direct writes to a network disk go faster in larger pieces) |
 /// | `INGEST_UPLOAD_TTL_SECONDS` | `86400`: an upload's life (`Upload-Expires`) |
 /// | `INGEST_CHECKPOINT_BYTES` | `8388608`: bytes between fsyncs within one PATCH |

@@ -11,16 +11,9 @@ import NIOPosix
 /// uploads: `copy_folio_from_iter_atomic` under `pwrite`). `fsync` still
 /// makes a checkpoint durable (the file's size and the device's cache).
 ///
-/// Two buffers, so that the upload never waits for the device: while one
-/// full buffer is being written (on `FileBlobStore.ioPool`), the next bytes
-/// fill the other, and the writer waits for that write only when it needs
-/// the buffer back (or at a checkpoint, or on closing). With a single
-/// buffer each upload stopped for every write, and on a slow disk that made
-/// direct I/O lose to buffered writes by about a fifth; see bench/RESULTS.md.
-///
 /// Direct I/O needs block-aligned buffers, offsets and lengths. The writer
 /// keeps the bytes of the file from `base` (a multiple of `block`) in its
-/// current buffer and writes whole buffers as they fill. A checkpoint at an offset
+/// buffer and writes whole buffers as they fill. A checkpoint at an offset
 /// that is not a block multiple writes its last block padded with zeros, then
 /// trims the file to the true length, and keeps that partial block in the
 /// buffer to write again, whole, once it fills. An upload reopened at such an
@@ -36,12 +29,7 @@ final class DirectFileUploadWriter: FileStoreUploadWriter, @unchecked Sendable {
 
     let id: UUID
     private let fd: CInt
-    private let buffers: [UnsafeMutableRawPointer]
-    /// Index in `buffers` of the one being filled.
-    private var current = 0
-    private var buffer: UnsafeMutableRawPointer { buffers[current] }
-    /// The write of the other buffer, if it may still be running.
-    private var inflight: Task<Void, any Error>?
+    private let buffer: UnsafeMutableRawPointer
     private let capacity: Int
     /// File offset of `buffer[0]`, a multiple of `block`.
     private var base: Int64
@@ -77,17 +65,12 @@ final class DirectFileUploadWriter: FileStoreUploadWriter, @unchecked Sendable {
                 if code == ENOENT { throw BlobStoreError.notFound("upload \(id)") }
                 throw BlobStoreError.io("open \(path): \(String(cString: strerror(code)))")
             }
-            var memory: [UnsafeMutableRawPointer] = []
-            for _ in 0..<2 {
-                var pointer: UnsafeMutableRawPointer?
-                guard posix_memalign(&pointer, block, capacity) == 0, let pointer else {
-                    Glibc.close(fd)
-                    memory.forEach { free($0) }
-                    throw BlobStoreError.io("no memory for a \(capacity)-byte upload buffer")
-                }
-                memory.append(pointer)
+            var memory: UnsafeMutableRawPointer?
+            guard posix_memalign(&memory, block, capacity) == 0, let memory else {
+                Glibc.close(fd)
+                throw BlobStoreError.io("no memory for a \(capacity)-byte upload buffer")
             }
-            let writer = DirectFileUploadWriter(id: id, fd: fd, buffers: memory, capacity: capacity, durable: durable)
+            let writer = DirectFileUploadWriter(id: id, fd: fd, buffer: memory, capacity: capacity, durable: durable)
             do {
                 var info = stat()
                 guard fstat(fd, &info) == 0 else { throw Self.failure("fstat", id) }
@@ -103,10 +86,10 @@ final class DirectFileUploadWriter: FileStoreUploadWriter, @unchecked Sendable {
         }
     }
 
-    private init(id: UUID, fd: CInt, buffers: [UnsafeMutableRawPointer], capacity: Int, durable: Int64) {
+    private init(id: UUID, fd: CInt, buffer: UnsafeMutableRawPointer, capacity: Int, durable: Int64) {
         self.id = id
         self.fd = fd
-        self.buffers = buffers
+        self.buffer = buffer
         self.capacity = capacity
         self.base = durable
         self.fill = 0
@@ -127,11 +110,8 @@ final class DirectFileUploadWriter: FileStoreUploadWriter, @unchecked Sendable {
             bytes.moveReaderIndex(forwardBy: count)
             fill += count
             if fill == capacity {
-                // The other buffer is next: its write must be done first.
-                try await finishInflight()
-                let (full, base) = (current, base)
-                inflight = Task { try await self.onPool { try self.writeAll(self.buffers[full], count: self.capacity, at: base) } }
-                current = 1 - current
+                let base = base
+                try await onPool { try self.writeAll(self.buffer, count: self.capacity, at: base) }
                 self.base += Int64(capacity)
                 fill = 0
             }
@@ -139,7 +119,6 @@ final class DirectFileUploadWriter: FileStoreUploadWriter, @unchecked Sendable {
     }
 
     func checkpoint() async throws -> Int64 {
-        try await finishInflight()
         let end = offset
         guard end > durable else { return durable }
         let (fill, base) = (fill, base)
@@ -164,8 +143,6 @@ final class DirectFileUploadWriter: FileStoreUploadWriter, @unchecked Sendable {
     }
 
     func rollback() async throws {
-        // Whatever became of it, the file is cut back to `durable` below.
-        try? await finishInflight()
         let durable = durable
         try await onPool {
             var info = stat()
@@ -175,16 +152,7 @@ final class DirectFileUploadWriter: FileStoreUploadWriter, @unchecked Sendable {
     }
 
     func close() async {
-        // The buffer being written must outlive its write.
-        try? await finishInflight()
         closeNow()
-    }
-
-    /// Waits for the write in flight, if any, and rethrows its error.
-    private func finishInflight() async throws {
-        guard let write = inflight else { return }
-        inflight = nil
-        try await write.value
     }
 
     // MARK: On the I/O pool
@@ -220,7 +188,7 @@ final class DirectFileUploadWriter: FileStoreUploadWriter, @unchecked Sendable {
         guard !closed else { return }
         closed = true
         Glibc.close(fd)
-        buffers.forEach { free($0) }
+        free(buffer)
     }
 
     private func onPool(_ body: @escaping @Sendable () throws -> Void) async throws {

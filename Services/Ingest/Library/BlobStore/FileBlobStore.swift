@@ -18,8 +18,7 @@ import NIOPosix
 /// pools, never on the event loop.
 public struct FileBlobStore: BlobStore {
     public let root: String
-    /// Bytes gathered before one write: the memory one upload holds (twice
-    /// that with direct I/O, which fills one buffer while the other is written).
+    /// Bytes gathered before one write: the memory one upload holds.
     public let writeBuffer: Int
     /// Write uploads with `O_DIRECT` where the filesystem allows it (the
     /// default); off, through the page cache. See bench/RESULTS.md.
@@ -170,8 +169,9 @@ extension FileStoreUploadWriter {
 /// `fsync` then finds most of the bytes already on their way or written,
 /// instead of a backlog of dirty pages, and the device sees many uploads'
 /// writes in flight at once. On a slow benchmark disk that beat both plain
-/// page-cache writes and single-buffered `O_DIRECT` (which blocked each
-/// upload on each of its writes) by about a fifth; see bench/RESULTS.md.
+/// page-cache writes and `O_DIRECT` (which blocks each upload on each of
+/// its writes) by about a fifth; on a fast one, where the CPU sets the pace,
+/// `O_DIRECT` wins by sparing the copy; see bench/RESULTS.md.
 /// Used where the filesystem refuses `O_DIRECT`, or with direct I/O off.
 /// Durability is unchanged: only `checkpoint` (an `fsync`) makes bytes count.
 ///
