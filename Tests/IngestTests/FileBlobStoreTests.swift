@@ -39,18 +39,25 @@ import Testing
     /// (so a wrapper that did nothing would fail here). -1 rather than the
     /// closed descriptor, whose number another thread may reuse at once.
     @Test func writeBehindReachesTheKernel() throws {
-        let path = NSTemporaryDirectory() + "coffre-wb-" + UUID().uuidString
+        try Self.withScratchFile { fd in
+            let bytes = [UInt8](repeating: 7, count: 1 << 16)
+            #expect(write(fd, bytes, bytes.count) == bytes.count)
+            #expect(coffre_start_writeback(fd, 0, Int64(bytes.count)) == 0)
+            let refused = coffre_start_writeback(-1, 0, Int64(bytes.count))
+            let error = errno  // read before anything else can change it
+            #expect(refused == -1)
+            #expect(error == EBADF)
+        }
+    }
+
+    /// A new empty file, open for reading and writing, removed afterwards.
+    static func withScratchFile(_ body: (CInt) throws -> Void) throws {
+        let path = NSTemporaryDirectory() + "coffre-scratch-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let fd = open(path, O_CREAT | O_WRONLY, 0o600)
+        let fd = open(path, O_CREAT | O_RDWR, 0o600)
         try #require(fd >= 0)
         defer { close(fd) }
-        let bytes = [UInt8](repeating: 7, count: 1 << 16)
-        #expect(write(fd, bytes, bytes.count) == bytes.count)
-        #expect(coffre_start_writeback(fd, 0, Int64(bytes.count)) == 0)
-        let refused = coffre_start_writeback(-1, 0, Int64(bytes.count))
-        let error = errno  // read before anything else can change it
-        #expect(refused == -1)
-        #expect(error == EBADF)
+        try body(fd)
     }
 
     /// The page-cache writer holds the socket's buffers and writes them with
@@ -84,32 +91,29 @@ import Testing
     /// `coffre_write_all_at` writes every vector in order, at the offset,
     /// also when there are more of them than one `pwritev` takes (IOV_MAX).
     @Test func writeAllAtTakesMoreVectorsThanOneCall() throws {
-        let path = NSTemporaryDirectory() + "coffre-wv-" + UUID().uuidString
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let fd = open(path, O_CREAT | O_RDWR, 0o600)
-        try #require(fd >= 0)
-        defer { close(fd) }
-        let data = BlobStoreConformance.bytes(3 * 1500 + 7, seed: 5)
-        let offset = 4096
-        try data.withUnsafeBytes { raw in
-            var vectors: [iovec] = (0..<1500).map { i in
-                iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress! + 3 * i), iov_len: i == 1499 ? 10 : 3)
+        try Self.withScratchFile { fd in
+            let data = BlobStoreConformance.bytes(3 * 1500 + 7, seed: 5)
+            let offset = 4096
+            try data.withUnsafeBytes { raw in
+                var vectors: [iovec] = (0..<1500).map { i in
+                    iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress! + 3 * i), iov_len: i == 1499 ? 10 : 3)
+                }
+                vectors.insert(iovec(iov_base: nil, iov_len: 0), at: 700)
+                let result = vectors.withUnsafeMutableBufferPointer { coffre_write_all_at(fd, $0.baseAddress, CInt($0.count), Int64(offset)) }
+                try #require(result == 0, "errno \(errno)")
             }
-            vectors.insert(iovec(iov_base: nil, iov_len: 0), at: 700)
-            let result = vectors.withUnsafeMutableBufferPointer { coffre_write_all_at(fd, $0.baseAddress, CInt($0.count), Int64(offset)) }
-            try #require(result == 0, "errno \(errno)")
+            var back = [UInt8](repeating: 0, count: data.count)
+            #expect(pread(fd, &back, back.count, off_t(offset)) == data.count)
+            #expect(back == data)
+            #expect(lseek(fd, 0, SEEK_END) == off_t(offset + data.count))
+            let (result, error) = data.withUnsafeBytes { raw in
+                var refused = [iovec(iov_base: nil, iov_len: 0), iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress), iov_len: 4)]
+                let result = refused.withUnsafeMutableBufferPointer { coffre_write_all_at(-1, $0.baseAddress, 2, 0) }
+                return (result, errno)  // errno read before anything else can change it
+            }
+            #expect(result == -1)
+            #expect(error == EBADF)
         }
-        var back = [UInt8](repeating: 0, count: data.count)
-        #expect(pread(fd, &back, back.count, off_t(offset)) == data.count)
-        #expect(back == data)
-        #expect(lseek(fd, 0, SEEK_END) == off_t(offset + data.count))
-        let (result, error) = data.withUnsafeBytes { raw in
-            var refused = [iovec(iov_base: nil, iov_len: 0), iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress), iov_len: 4)]
-            let result = refused.withUnsafeMutableBufferPointer { coffre_write_all_at(-1, $0.baseAddress, 2, 0) }
-            return (result, errno)  // errno read before anything else can change it
-        }
-        #expect(result == -1)
-        #expect(error == EBADF)
     }
 
     /// A buffer of a few blocks, so that whole-buffer writes, padded partial

@@ -1,3 +1,4 @@
+import CFileSync
 import Foundation
 import Glibc
 import NIOCore
@@ -171,17 +172,11 @@ final class DirectFileUploadWriter: FileStoreUploadWriter, @unchecked Sendable {
         }
     }
 
+    /// A short direct write ends on a block boundary; `coffre_write_all_at`
+    /// goes on from there.
     private func writeAll(_ pointer: UnsafeMutableRawPointer, count: Int, at position: Int64) throws {
-        var done = 0
-        while done < count {
-            let wrote = pwrite(fd, pointer + done, count - done, off_t(position + Int64(done)))
-            if wrote < 0 {
-                if errno == EINTR { continue }
-                throw Self.failure("pwrite", id)
-            }
-            // A short direct write ends on a block boundary; go on from there.
-            done += wrote
-        }
+        var vector = iovec(iov_base: pointer, iov_len: count)
+        guard coffre_write_all_at(fd, &vector, 1, position) == 0 else { throw Self.failure("pwrite", id) }
     }
 
     private func closeNow() {

@@ -244,8 +244,8 @@ final class FileUploadWriter: FileStoreUploadWriter, @unchecked Sendable {
         self.parts.removeAll(keepingCapacity: true)
         partBytes = 0
         lastIsCopy = false
-        try await handle.withUnsafeDescriptor { fd in
-            try Self.writeAll(parts, to: fd.rawValue, at: start)
+        try await handle.withUnsafeDescriptor { [id] fd in
+            try Self.writeAll(parts, to: fd.rawValue, at: start, upload: id)
             _ = coffre_start_writeback(fd.rawValue, start, Int64(count))
         }
         written += Int64(count)
@@ -253,7 +253,7 @@ final class FileUploadWriter: FileStoreUploadWriter, @unchecked Sendable {
 
     /// One `pwritev` of `parts` (more if the kernel writes less), on the
     /// calling thread.
-    static func writeAll(_ parts: [ByteBuffer], to fd: CInt, at offset: Int64) throws {
+    static func writeAll(_ parts: [ByteBuffer], to fd: CInt, at offset: Int64, upload id: UUID) throws {
         var vectors: [iovec] = []
         vectors.reserveCapacity(parts.count)
         func gather(_ index: Int) throws {
@@ -261,7 +261,7 @@ final class FileUploadWriter: FileStoreUploadWriter, @unchecked Sendable {
                 let result = vectors.withUnsafeMutableBufferPointer {
                     coffre_write_all_at(fd, $0.baseAddress, CInt($0.count), offset)
                 }
-                if result != 0 { throw FileUploadWriteError(errno: errno) }
+                if result != 0 { throw BlobStoreError.io("pwritev on upload \(id): \(String(cString: strerror(errno)))") }
                 return
             }
             try parts[index].withUnsafeReadableBytes { bytes in
@@ -296,10 +296,4 @@ final class FileUploadWriter: FileStoreUploadWriter, @unchecked Sendable {
         closed = true
         try? await handle.close()
     }
-}
-
-/// A write to an upload's file failed (the disk is full, say).
-struct FileUploadWriteError: Error, CustomStringConvertible {
-    let errno: CInt
-    var description: String { "writing an upload's file failed: \(String(cString: strerror(errno)))" }
 }
