@@ -50,7 +50,9 @@ struct BulkReadHTTP1Channel: ServerChildChannel {
             try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: configuration.idleTimeout.map { .init($0) }, logger: logger))
             return try NIOAsyncChannel(
                 wrappingChannelSynchronously: channel,
-                configuration: .init(backPressureStrategy: .init(lowWatermark: bufferedParts / 2, highWatermark: bufferedParts),
+                // Reading resumes once fewer than `lowWatermark` parts wait,
+                // so the mark must be at least one (a zero never resumes).
+                configuration: .init(backPressureStrategy: .init(lowWatermark: max(1, bufferedParts / 2), highWatermark: bufferedParts),
                                      isOutboundHalfClosureEnabled: true))
         }
     }
@@ -64,7 +66,8 @@ extension HTTPServerBuilder {
     /// `.http1(configuration:)` with reads of up to `maxRead` bytes and at
     /// most `bufferedParts` parts waiting for the handler.
     public static func http1(configuration: HTTP1Channel.Configuration, maxRead: Int, bufferedParts: Int = 4) -> HTTPServerBuilder {
-        .init { responder in
+        precondition(bufferedParts >= 1 && maxRead >= 64, "at least one queued part and a 64-byte read")
+        return .init { responder in
             BulkReadHTTP1Channel(inner: HTTP1Channel(responder: responder, configuration: configuration),
                                  maxRead: maxRead, bufferedParts: bufferedParts)
         }
