@@ -11,9 +11,14 @@
 #    before it answers; nginx does not). The target compares against the one
 #    with the sync.
 # 2. gateway → ingest, tus creation-with-upload ×N.
-# 3. ingest directly (identity headers signed as the gateway does) ×N.
-# 4. ingest restarted, then 2N (32) uploads straight to it: its peak RSS (VmHWM).
-# Steps 1-3 run COFFRE_BENCH_ROUNDS (3) times, interleaved: this machine's
+# 3. a bare TCP relay (bench/relay.c, built here with cc) → ingest ×N: the
+#    cheapest hop there can be between the client and ingest, so the
+#    gateway's own cost shows apart from what any proxy costs on this
+#    machine. COFFRE_BENCH_RELAY=copy (default; read/write, as a user-space
+#    proxy does) or splice (the bytes stay in the kernel).
+# 4. ingest directly (identity headers signed as the gateway does) ×N.
+# 5. ingest restarted, then 2N (32) uploads straight to it: its peak RSS (VmHWM).
+# Steps 1-4 run COFFRE_BENCH_ROUNDS (3) times, interleaved: this machine's
 # speed drifts from minute to minute (nginx took 7.0 CPU s for the same 4 GiB
 # in one run and 14.7 in another), so each target is reported by its median
 # round, and each round's gateway/nginx and gateway/direct ratios (phases
@@ -41,19 +46,23 @@ SOURCE="$COFFRE_CACHE/bench-upload-${SIZE_MIB}MiB.bin"
 # test seen during one, and report the CPU time of everything else ("rest").
 QUIET_WAIT="${COFFRE_BENCH_QUIET_WAIT:-3600}"
 ROUNDS="${COFFRE_BENCH_ROUNDS:-3}"
+RELAY_MODE="${COFFRE_BENCH_RELAY:-copy}"
+[[ $RELAY_MODE == copy || $RELAY_MODE == splice ]] || { echo "COFFRE_BENCH_RELAY must be copy or splice" >&2; exit 2; }
 BUSY_PATTERN='swift-build|swift-frontend|swift-test|xctest'
 cd "$COFFRE_ROOT"
-need_cmd nginx python3 curl
+need_cmd nginx python3 curl cc
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-AC_PORT=$(free_port); IN_PORT=$(free_port); GW_PORT=$(free_port); NX_PORT=$(free_port)
+AC_PORT=$(free_port); IN_PORT=$(free_port); GW_PORT=$(free_port); NX_PORT=$(free_port); RL_PORT=$(free_port)
 export COFFRE_INTERNAL_SECRET="bench-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
 
 declare -A pids=()
 nginx_pid=""
+relay_pid=""
 watcher=""
 cleanup() {
   [[ -n "$watcher" ]] && kill "$watcher" 2>/dev/null || true
+  [[ -n "$relay_pid" ]] && kill "$relay_pid" 2>/dev/null || true
   [[ -n "$nginx_pid" ]] && kill -QUIT "$nginx_pid" 2>/dev/null || true
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   sleep 1
@@ -146,6 +155,11 @@ nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" 2>>"$WORK/nginx/error.log" &
 nginx_pid=$!
 wait_for_port 127.0.0.1 "$NX_PORT" 10 || die "nginx did not start: $(tail -3 "$WORK/nginx/error.log")"
 
+cc -O2 -pthread -o "$WORK/relay" bench/relay.c
+"$WORK/relay" "$RELAY_MODE" "$RL_PORT" "$IN_PORT" 2>>"$LOGS/relay.log" &
+relay_pid=$!
+wait_for_port 127.0.0.1 "$RL_PORT" 10 || die "the relay did not start: $(tail -3 "$LOGS/relay.log")"
+
 # A fresh account through the gateway (retried while the gateway fetches its token keys).
 bench_user() {
   local out
@@ -196,20 +210,21 @@ shell_children_ticks() {
     for (i = 1; i <= n; i++) { split(f[i], m, "m"); sub("s", "", m[2]); s += m[1] * 60 + m[2] }
     printf "%d\n", s * hz }' "$LOGS/times"
 }
-# Sets SNAPSHOT to: machine client gateway ingest nginx accounts (ticks).
+# Sets SNAPSHOT to: machine client gateway ingest nginx accounts relay (ticks).
 cpu_snapshot() {
   shell_children_ticks >"$LOGS/children"
   SNAPSHOT="$(machine_ticks) $(cat "$LOGS/children") $(proc_ticks "${pids[gateway]}")"
   SNAPSHOT+=" $(proc_ticks "${pids[ingest]}") $(proc_ticks "$nginx_pid" $(pgrep -P "$nginx_pid")) $(proc_ticks "${pids[accounts]}")"
+  SNAPSHOT+=" $(proc_ticks "$relay_pid")"
 }
 # cpu_report BEFORE AFTER: seconds of CPU per process during the phase.
 cpu_report() {
   python3 - "$1" "$2" "$(getconf CLK_TCK)" <<'PY'
 import sys
 b, a, hz = [int(x) for x in sys.argv[1].split()], [int(x) for x in sys.argv[2].split()], int(sys.argv[3])
-names = ["machine", "client", "gateway", "ingest", "nginx", "accounts"]
+names = ["machine", "client", "gateway", "ingest", "nginx", "accounts", "relay"]
 d = {n: (y - x) / hz for n, x, y in zip(names, b, a)}
-d["rest"] = d["machine"] - sum(d[n] for n in ("client", "gateway", "ingest", "nginx"))
+d["rest"] = d["machine"] - sum(d[n] for n in ("client", "gateway", "ingest", "nginx", "relay"))
 print(" ".join(f"{n}={d[n]:.1f}" for n in names + ["rest"]))
 PY
 }
@@ -255,6 +270,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
   phase "nginx-$round" "$CONCURRENCY" --mode put --url "http://127.0.0.1:$NX_PORT"
   phase "gateway-$round" "$CONCURRENCY" --mode tus --url "http://127.0.0.1:$GW_PORT" --token FRESH
   identity="$(field "$user" tenant_id):$(field "$user" account_id):$(field "$user" session_id)"
+  phase "relay-$round" "$CONCURRENCY" --mode tus --url "http://127.0.0.1:$RL_PORT" --sign-identity "$identity"
   phase "direct-$round" "$CONCURRENCY" --mode tus --url "http://127.0.0.1:$IN_PORT" --sign-identity "$identity"
 done
 gw_rss_kib=$(awk '/^VmHWM:/ {print $2}' "/proc/${pids[gateway]}/status")
@@ -269,14 +285,14 @@ clear_data
 
 # Figures.
 machine="$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME"), $(findmnt -n -o FSTYPE -T "$COFFRE_DATA") on $(findmnt -n -o SOURCE -T "$COFFRE_DATA"), $(nginx -v 2>&1 | sed 's/^nginx version: //'), PostgreSQL $(psql --version | awk '{print $3}')"
-export LOGS CONCURRENCY RSS_CONCURRENCY SIZE_MIB CONFIG BUSY_PATTERN machine rss_kib rss_start_kib gw_rss_kib ROUNDS
+export LOGS CONCURRENCY RSS_CONCURRENCY SIZE_MIB CONFIG BUSY_PATTERN machine rss_kib rss_start_kib gw_rss_kib ROUNDS RELAY_MODE
 export disturbed_phases="${disturbed[*]}" today="$(date -u +%Y-%m-%d)"
 python3 - "$LOGS/section.md" <<'PY'
 import json, os, sys
 e = os.environ
 L, n, n2, mib = e["LOGS"], e["CONCURRENCY"], e["RSS_CONCURRENCY"], e["SIZE_MIB"]
 R = int(e["ROUNDS"])
-targets = ("nginx", "gateway", "direct")
+targets = ("nginx", "gateway", "relay", "direct")
 runs = {k: [json.load(open(f"{L}/{k}-{i}.json")) for i in range(1, R + 1)] for k in targets}
 cpus = {k: [dict(kv.split("=") for kv in open(f"{L}/{k}-{i}.cpu").read().split()) for i in range(1, R + 1)] for k in targets}
 syncs = [float(open(f"{L}/nginx-{i}.sync").read()) for i in range(1, R + 1)]
@@ -292,11 +308,15 @@ sync = syncs[median["nginx"]]
 rounds_line = "; ".join(f"{k} " + ", ".join(f"{v:.0f}" for v in rate[k]) for k in targets)
 paired_nginx = ", ".join(f"{rate['gateway'][i] / rate['nginx'][i]:.2f}" for i in range(R))
 paired_direct = ", ".join(f"{rate['gateway'][i] / rate['direct'][i]:.2f}" for i in range(R))
-nx, gw, dx, rs = r["nginx"], r["gateway"], r["direct"], r["rss"]
+paired_relay = ", ".join(f"{rate['relay'][i] / rate['direct'][i]:.2f}" for i in range(R))
+nx, gw, dx, rs, rl = r["nginx"], r["gateway"], r["direct"], r["rss"], r["relay"]
+relay_mode = e["RELAY_MODE"]
+relay_label = {"copy": "read/write, 1 MiB buffer", "splice": "splice through a pipe"}[relay_mode]
 nxs_wall = nx["wall_seconds"] + sync
 nxs = nx["total_bytes"] / 1048576 / nxs_wall
 g_nxs, g_nx, d_nxs = gw["mib_per_second"] / nxs, gw["mib_per_second"] / nx["mib_per_second"], dx["mib_per_second"] / nxs
 g_d = gw["mib_per_second"] / dx["mib_per_second"]
+rl_d = rl["mib_per_second"] / dx["mib_per_second"]
 rss_mb, rss_mib, idle_mb = int(e["rss_kib"]) * 1024 / 1e6, int(e["rss_kib"]) / 1024, int(e["rss_start_kib"]) * 1024 / 1e6
 met = lambda ok: "met" if ok else "missed"
 v_nginx, v_gw, v_rss = met(g_nxs >= 1.0), met(g_d >= 0.8), met(int(e["rss_kib"]) * 1024 < 150e6)
@@ -307,21 +327,23 @@ rows = [  # label, MiB/s, wall, per-upload, phase for CPU
     (f"nginx `PUT` ×{n}, as measured (not durable)", f"{nx['mib_per_second']:.1f}", f"{nx['wall_seconds']:.2f}", f"{nx['min_seconds']:.2f}–{nx['max_seconds']:.2f}", "nginx"),
     (f"**nginx `PUT` ×{n} + `sync` ({sync:.2f} s)**", f"**{nxs:.1f}**", f"{nxs_wall:.2f}", "", None),
     (f"**Coffre: gateway → ingest, tus ×{n}**", f"**{gw['mib_per_second']:.1f}**", f"{gw['wall_seconds']:.2f}", f"{gw['min_seconds']:.2f}–{gw['max_seconds']:.2f}", "gateway"),
+    (f"bare relay ({relay_label}) → ingest, tus ×{n}", f"{rl['mib_per_second']:.1f}", f"{rl['wall_seconds']:.2f}", f"{rl['min_seconds']:.2f}–{rl['max_seconds']:.2f}", "relay"),
     (f"Coffre: ingest directly, tus ×{n}", f"{dx['mib_per_second']:.1f}", f"{dx['wall_seconds']:.2f}", f"{dx['min_seconds']:.2f}–{dx['max_seconds']:.2f}", "direct"),
     (f"Coffre: ingest directly, tus ×{n2}, fresh process (peak RSS run)", f"{rs['mib_per_second']:.1f}", f"{rs['wall_seconds']:.2f}", f"{rs['min_seconds']:.2f}–{rs['max_seconds']:.2f}", "rss"),
 ]
 def cpu_cells(phase):
     if phase is None: return [""] * 6
     c = cpu[phase]
-    return [c["client"], c["gateway"] if phase == "gateway" else "", c["ingest"] if phase != "nginx" else "",
+    middle = {"gateway": c["gateway"], "relay": c["relay"]}.get(phase, "")
+    return [c["client"], middle, c["ingest"] if phase != "nginx" else "",
             c["nginx"] if phase == "nginx" else "", c["rest"], c["machine"]]
 
 print()
-print(f"{'target':<62} {'MiB/s':>8} {'wall s':>7} {'each upload s':>14}   CPU s: client gateway ingest nginx rest machine")
+print(f"{'target':<62} {'MiB/s':>8} {'wall s':>7} {'each upload s':>14}   CPU s: client gateway/relay ingest nginx rest machine")
 for label, rate, wall, each, phase in rows:
     print(f"{label.replace('*', '').replace('`', ''):<62} {rate.replace('*', ''):>8} {wall:>7} {each:>14}   {' '.join(f'{x:>6}' for x in cpu_cells(phase))}")
 print(f"gateway / nginx with sync: {g_nxs:.2f} (target >= 1.0, {v_nginx}); gateway / nginx as measured: {g_nx:.2f}; direct / nginx with sync: {d_nxs:.2f}")
-print(f"gateway / direct: {g_d:.2f} (target >= 0.8, {v_gw})")
+print(f"gateway / direct: {g_d:.2f} (target >= 0.8, {v_gw}); bare relay ({relay_mode}) / direct: {rl_d:.2f}, rounds {paired_relay}")
 print(f"ingest peak RSS with {n2} uploads: {rss_mb:.1f} MB = {rss_mib:.1f} MiB (target < 150 MB, {v_rss})")
 print(quiet.replace("`", ""))
 
@@ -332,7 +354,7 @@ Command: `bash bench/uploads.sh {n}` (part of `./coffre bench`; services and cof
 One client for every target (`coffre-bench uploads`: AsyncHTTPClient, each body streamed from one cached random file by 512 KiB reads), {n} uploads started together, one request each: Coffre takes a tus creation-with-upload `POST /v1/uploads` carrying the whole body; nginx a WebDAV `PUT` (`worker_processes auto`, `listen … reuseport`, no access log, `client_body_temp_path` on the same filesystem as its root and as the blob store). The client, nginx, the services, Postgres and the broker share the machine's cores; uploaded data is deleted and synced away between phases.
 Durability differs: Coffre answers once the bytes are fsync'd (every 8 MiB and at the end) and the commit is in Postgres; nginx answers with the bytes in the page cache. The fair baseline is nginx with a `sync` after its run counted in its time; the target compares against that one.
 
-| target | MiB/s | wall s | each upload s (min–max) | CPU s: client | gateway | ingest | nginx | rest¹ | machine |
+| target | MiB/s | wall s | each upload s (min–max) | CPU s: client | gateway or relay | ingest | nginx | rest¹ | machine |
 |---|---:|---:|---|---:|---:|---:|---:|---:|---:|
 {table}
 
@@ -341,6 +363,7 @@ Durability differs: Coffre answers once the bytes are fsync'd (every 8 MiB and a
 - {R} rounds, MiB/s of each (nginx with its sync): {rounds_line}. The table shows each target's median round. Within each round (phases back to back): gateway / nginx with sync {paired_nginx}; gateway / ingest directly {paired_direct}.
 - Gateway / nginx with sync: **{g_nxs:.2f}** (target ≥ 1.0: **{v_nginx}**); against nginx as measured {g_nx:.2f}; ingest directly / nginx with sync {d_nxs:.2f}.
 - Gateway / ingest directly: **{g_d:.2f}** (target ≥ 0.8: **{v_gw}**).
+- What any hop costs here: a bare relay (`bench/relay.c`, {relay_label}; no HTTP, no checks) between the client and ingest / ingest directly: {rl_d:.2f} (median rounds, as above); per round {paired_relay}. Gateway / bare relay: {gw['mib_per_second'] / rl['mib_per_second']:.2f}.
 - Ingest peak RSS (VmHWM) over {n2} concurrent {mib} MiB uploads: **{rss_mb:.1f} MB** ({rss_mib:.1f} MiB; {idle_mb:.1f} MB before the run; target < 150 MB: **{v_rss}**).
 - Gateway peak RSS (VmHWM) by the end of its {n} concurrent uploads: {int(e["gw_rss_kib"]) * 1024 / 1e6:.1f} MB (no target; for the memory each upload costs it).
 - {quiet}
