@@ -66,7 +66,7 @@ extension HTTPServerBuilder {
     /// `.http1(configuration:)` with reads of up to `maxRead` bytes and at
     /// most `bufferedParts` parts waiting for the handler.
     public static func http1(configuration: HTTP1Channel.Configuration, maxRead: Int, bufferedParts: Int = 4) -> HTTPServerBuilder {
-        precondition(bufferedParts >= 1 && maxRead >= 64, "at least one queued part and a 64-byte read")
+        precondition(bufferedParts >= 1 && maxRead >= 2048, "at least one queued part, and reads of at least the allocator's first 2 KiB")
         return .init { responder in
             BulkReadHTTP1Channel(inner: HTTP1Channel(responder: responder, configuration: configuration),
                                  maxRead: maxRead, bufferedParts: bufferedParts)
