@@ -45,7 +45,7 @@ import Testing
     /// as zero, and reading resumes only below that mark.
     @Test(arguments: [1, 2, 4])
     func streamedBodiesArriveWholeOnOneConnection(bufferedParts: Int) async throws {
-        try await withTimeout(seconds: 30) {
+        try await withTimeout(.seconds(30)) {
             try await app(bufferedParts: bufferedParts).test(.live) { client in
                 for (size, seed) in [(3 << 19, UInt8(1)), (5, 2), (1 << 18, 3)] {
                     let (body, expected) = Self.body(size, seed: seed)
@@ -55,20 +55,6 @@ import Testing
                     }
                 }
             }
-        }
-    }
-
-    struct TimedOut: Error {}
-
-    func withTimeout(seconds: Int, _ body: @escaping @Sendable () async throws -> Void) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: .seconds(seconds))
-                throw TimedOut()
-            }
-            try await group.next()
-            group.cancelAll()
         }
     }
 }

@@ -189,8 +189,4 @@ final class DirectFileUploadWriter: FileStoreUploadWriter, @unchecked Sendable {
     private func onPool(_ body: @escaping @Sendable () throws -> Void) async throws {
         try await FileBlobStore.ioPool.runIfActive(body)
     }
-
-    private static func failure(_ call: String, _ id: UUID) -> BlobStoreError {
-        .io("\(call) on upload \(id): \(String(cString: strerror(errno)))")
-    }
 }

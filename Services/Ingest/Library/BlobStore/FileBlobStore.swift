@@ -155,6 +155,12 @@ protocol FileStoreUploadWriter: UploadWriter {
 }
 
 extension FileStoreUploadWriter {
+    /// A failed system call on upload `id`'s file, with `errno`'s message
+    /// (read at once: call this straight after the failing call).
+    static func failure(_ call: String, _ id: UUID) -> BlobStoreError {
+        .io("\(call) on upload \(id): \(String(cString: strerror(errno)))")
+    }
+
     func complete(blobID: UUID) async throws -> String {
         precondition(blobID == id, "a file upload's blob id is its upload id")
         _ = try await checkpoint()
@@ -261,7 +267,7 @@ final class FileUploadWriter: FileStoreUploadWriter, @unchecked Sendable {
                 let result = vectors.withUnsafeMutableBufferPointer {
                     coffre_write_all_at(fd, $0.baseAddress, CInt($0.count), offset)
                 }
-                if result != 0 { throw BlobStoreError.io("pwritev on upload \(id): \(String(cString: strerror(errno)))") }
+                if result != 0 { throw Self.failure("pwritev", id) }
                 return
             }
             try parts[index].withUnsafeReadableBytes { bytes in
